@@ -1,0 +1,261 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+)
+
+const envPrefix = "VTGATE_LITE"
+
+// setting is one scalar key: it has a default, a flag and an environment variable.
+type setting struct {
+	key   string // as in the YAML file, sections joined by "."
+	def   any    // string, bool, int or time.Duration; also gives the type
+	usage string
+}
+
+var settings = []setting{
+	{"listen", "127.0.0.1:15306", "MySQL protocol listen address (host:port)"},
+	{"http_listen", "127.0.0.1:15000", "HTTP listen address for status and debug pages (host:port)"},
+	{"http_debug", true, "serve /debug/pprof on the HTTP address"},
+	{"state_dir", "./vtdataroot/vtgate-lite", "directory for persisted state"},
+	{"routing_rules", "", "Vitess routing rules JSON file"},
+	{"pool.size", 32, "backend connections per server"},
+	{"pool.idle_timeout", 5 * time.Minute, "close backend connections idle this long (0 = never)"},
+	{"pool.wait_timeout", 10 * time.Second, "how long a statement waits for a free backend connection"},
+	{"query_timeout", time.Duration(0), "per-statement timeout (0 = none)"},
+	{"max_replica_lag", 30 * time.Second, "do not read from replicas lagging more than this"},
+	{"transaction_mode", "single", "single, multi or twopc"},
+	{"max_connections", 10000, "maximum client connections"},
+	{"max_rows_in_memory", 100000, "maximum rows a join may hold in memory"},
+	{"tls.cert", "", "client-facing TLS certificate file"},
+	{"tls.key", "", "client-facing TLS key file"},
+	{"tls.ca", "", "CA file to verify client certificates"},
+	{"tls.require", false, "refuse clients that do not use TLS"},
+	{"backend_tls.enabled", false, "use TLS to the backend servers"},
+	{"backend_tls.ca", "", "CA file to verify backend servers (default: system roots)"},
+	{"backend_tls.skip_verify", false, "do not verify backend server certificates"},
+	{"hold.max_statements", 10000, "statements held at most during a write switch"},
+	{"hold.max_wait", 10 * time.Second, "how long a statement is held at most during a write switch"},
+	{"migration.copy_batch_rows", 10000, "rows per copy batch"},
+	{"migration.copy_rows_per_second", 0, "copy rate limit (0 = unlimited)"},
+	{"migration.max_source_lag", 30 * time.Second, "pause copying while the source lags more than this"},
+	{"log_level", "info", "debug, info, warn or error"},
+	{"log_format", "text", "text or json"},
+}
+
+var settingByKey = func() map[string]setting {
+	m := map[string]setting{}
+	for _, s := range settings {
+		m[s.key] = s
+	}
+	return m
+}()
+
+type topKind int
+
+const (
+	scalar topKind = iota
+	sectionMap
+	structured // users, keyspaces, vschema: read by their own parsers
+)
+
+// topLevel lists the keys allowed at the top of the file.
+var topLevel = func() map[string]topKind {
+	m := map[string]topKind{"users": structured, "keyspaces": structured, "vschema": structured}
+	for _, s := range settings {
+		if sec, _, ok := strings.Cut(s.key, "."); ok {
+			m[sec] = sectionMap
+		} else {
+			m[s.key] = scalar
+		}
+	}
+	return m
+}()
+
+func flagName(key string) string { return strings.NewReplacer(".", "-", "_", "-").Replace(key) }
+
+func envName(key string) string {
+	return envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func (l *loader) str(key string) string {
+	x := l.v.Get(key)
+	if x == nil {
+		return ""
+	}
+	switch x.(type) {
+	case map[string]any, []any:
+		l.fail(key, "want a string, got %s", describe(x))
+		return ""
+	}
+	s, err := cast.ToStringE(x)
+	if err != nil {
+		l.fail(key, "want a string, got %s", describe(x))
+	}
+	return strings.TrimSpace(s)
+}
+
+func (l *loader) bool(key string) bool {
+	x := l.v.Get(key)
+	if s, ok := x.(string); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			l.fail(key, "%q is not a boolean (want true or false)", s)
+		}
+		return b
+	}
+	b, ok := x.(bool)
+	if !ok && x != nil {
+		l.fail(key, "%s is not a boolean (want true or false)", describe(x))
+	}
+	return b
+}
+
+func (l *loader) intAtLeast(key string, min int) int {
+	x := l.v.Get(key)
+	var n int
+	switch t := x.(type) {
+	case int:
+		n = t
+	case int64:
+		n = int(t)
+	case uint64:
+		n = int(t)
+	case string:
+		v, err := strconv.Atoi(strings.TrimSpace(t))
+		if err != nil {
+			l.fail(key, "%q is not an integer", t)
+			return 0
+		}
+		n = v
+	default:
+		l.fail(key, "%s is not an integer", describe(x))
+		return 0
+	}
+	switch {
+	case n < min && min == 1:
+		l.fail(key, "must be > 0")
+	case n < min:
+		l.fail(key, "must be >= %d", min)
+	}
+	return n
+}
+
+// durationAtLeast reads a Go duration ("30s"); a bare 0 is accepted, other bare numbers
+// are refused because their unit would be a guess.
+func (l *loader) durationAtLeast(key string, min time.Duration) time.Duration {
+	x := l.v.Get(key)
+	var d time.Duration
+	switch t := x.(type) {
+	case time.Duration:
+		d = t
+	case string:
+		s := strings.TrimSpace(t)
+		if s == "0" {
+			break
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			l.fail(key, "%q is not a duration (want Go syntax like \"30s\")", t)
+			return 0
+		}
+		d = v
+	case int, int64, uint64, float64:
+		if cast.ToFloat64(t) != 0 {
+			l.fail(key, "%v is not a duration (want Go syntax like \"30s\")", t)
+			return 0
+		}
+	default:
+		l.fail(key, "%s is not a duration (want Go syntax like \"30s\")", describe(x))
+		return 0
+	}
+	if d < min {
+		if min == 0 {
+			l.fail(key, "must not be negative")
+		} else {
+			l.fail(key, "must be > 0")
+		}
+	}
+	return d
+}
+
+// oneOf reads a string that must be one of allowed (any case; returned in lower case).
+func (l *loader) oneOf(key string, allowed ...string) string {
+	raw := l.str(key)
+	s := strings.ToLower(raw)
+	if !slices.Contains(allowed, s) {
+		l.fail(key, "%q (want %s)", raw, orList(allowed))
+	}
+	return s
+}
+
+// address checks a listen address: host:port, host may be empty, port 0 picks a free one.
+func (l *loader) address(key, s string) string {
+	if err := checkHostPort(s, true); err != nil {
+		l.fail(key, "%v", err)
+	}
+	return s
+}
+
+// checkHostPort validates host:port; backends need a host and a non-zero port.
+func checkHostPort(s string, listen bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || (!listen && p == 0) {
+		return fmt.Errorf("%q is not host:port (bad port %q)", s, port)
+	}
+	if !listen && host == "" {
+		return fmt.Errorf("%q is not host:port (missing host)", s)
+	}
+	return nil
+}
+
+func orList(xs []string) string {
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+// asMap accepts both map shapes YAML decoding produces.
+func asMap(x any) (map[string]any, bool) {
+	switch m := x.(type) {
+	case map[string]any:
+		return m, true
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			out[fmt.Sprint(k)] = v
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// describe names a YAML value's kind for error messages.
+func describe(x any) string {
+	switch t := x.(type) {
+	case nil:
+		return "nothing"
+	case string:
+		return fmt.Sprintf("string %q", t)
+	case map[string]any, map[any]any:
+		return "a map"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%T %v", x, x)
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

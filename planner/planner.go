@@ -311,7 +311,7 @@ func planShow(s *sqlparser.Show, sql string, sess Session, rt *router.Table) (*P
 		p := &Plan{Kind: Route, Stmt: "show", Keyspace: ks, TabletType: sess.TabletType, TabletName: sess.TabletType.String()}
 		if !b.DbName.IsEmpty() && k.Database != ks {
 			b.DbName = sqlparser.NewIdentifierCS(k.Database)
-			p.Query = sqlparser.String(s)
+			p.Query = formatSQL(s)
 		}
 		return p, true, nil
 	}
@@ -574,9 +574,23 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 			}
 			return true
 		}, nil)
-		p.Query = sqlparser.String(rewritten)
+		p.Query = formatSQL(rewritten)
 	}
 	return p, nil
+}
+
+// formatSQL prints a statement, keeping prepared-statement placeholders as "?" (the
+// parser turns them into named arguments, which MySQL would not accept).
+func formatSQL(node sqlparser.SQLNode) string {
+	buf := sqlparser.NewTrackedBuffer(func(buf *sqlparser.TrackedBuffer, node sqlparser.SQLNode) {
+		if _, ok := node.(*sqlparser.Argument); ok {
+			buf.WriteString("?")
+			return
+		}
+		node.Format(buf)
+	})
+	buf.Myprintf("%v", node)
+	return buf.String()
 }
 
 func hasKeyspaceColumnQualifier(stmt sqlparser.Statement, rt *router.Table, db string) bool {

@@ -1,0 +1,274 @@
+// Command vtgate-lite runs the proxy: vtgate-lite --config FILE.
+//
+// It only wires packages together:
+//  1. config.Load reads the file, VTGATE_LITE_* variables and flags, and validates them.
+//  2. The state store in state_dir holds the routing schema; on first start the VSchema
+//     files and routing rules from the config seed it.
+//  3. router.Holder owns the routing table; the proxy and the migration engine change it.
+//  4. The proxy serves MySQL on `listen`; /metrics, /healthz and /debug/pprof on `http_listen`.
+//  5. config.Watch applies keyspaces added to or removed from the file without a restart.
+//  6. SIGINT/SIGTERM: stop accepting, finish in-flight statements, exit.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vtgate-lite/vtgate-lite/config"
+	"github.com/vtgate-lite/vtgate-lite/proxy"
+	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
+	"github.com/vtgate-lite/vtgate-lite/router"
+	"github.com/vtgate-lite/vtgate-lite/store"
+)
+
+func main() {
+	fs := pflag.NewFlagSet("vtgate-lite", pflag.ContinueOnError)
+	cfgPath := fs.String("config", "", "YAML config file")
+	config.RegisterFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	cfg, err := config.Load(*cfgPath, fs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vtgate-lite:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, *cfgPath, fs); err != nil {
+		slog.Error("vtgate-lite stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.FlagSet) error {
+	log := newLogger(cfg)
+	slog.SetDefault(log)
+
+	st, err := store.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	schemas := store.SchemaStore{Store: st}
+	schema, found, err := schemas.LoadSchema()
+	if err != nil {
+		return err
+	}
+	if !found {
+		schema = &router.Schema{VSchema: cfg.VSchemas, Rules: cfg.RoutingRules}
+		if schema.VSchema == nil {
+			schema.VSchema = map[string]*router.KeyspaceVSchema{}
+		}
+		if schema.Rules == nil {
+			schema.Rules = map[string]string{}
+		}
+		log.Info("state store is empty: seeding the routing schema from the config", "state_dir", cfg.StateDir)
+	} else {
+		// VSchema files name keyspaces the store has never seen (a keyspace added later): take them.
+		for ks, vs := range cfg.VSchemas {
+			if _, ok := schema.VSchema[ks]; !ok {
+				schema.VSchema[ks] = vs
+			}
+		}
+	}
+	holder, err := router.NewHolder(cfg.Keyspaces, schema, schemas)
+	if err != nil {
+		return fmt.Errorf("routing: %w", err)
+	}
+	if !found {
+		if _, err := holder.Update(func(*router.Schema) error { return nil }); err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	tlsCfg, err := clientTLS(cfg)
+	if err != nil {
+		return err
+	}
+	backendTLS, err := backendTLSConfig(cfg)
+	if err != nil {
+		return err
+	}
+	users := map[string]*wire.User{}
+	for _, u := range cfg.Users {
+		users[u.Name] = &wire.User{Name: u.Name, Password: u.Password, NativeHash: u.PasswordHash, Admin: u.Admin, Keyspaces: u.Keyspaces}
+	}
+	p, err := proxy.New(proxy.Config{
+		Routing:         holder,
+		Users:           func(name string) (*wire.User, bool) { u, ok := users[name]; return u, ok },
+		ServerVersion:   serverVersion(ctx, cfg, log),
+		TLS:             tlsCfg,
+		RequireTLS:      cfg.TLS.Require,
+		BackendTLS:      backendTLS,
+		MaxConnections:  cfg.MaxConnections,
+		PoolSize:        cfg.Pool.Size,
+		PoolIdleTimeout: cfg.Pool.IdleTimeout,
+		PoolWaitTimeout: cfg.Pool.WaitTimeout,
+		QueryTimeout:    cfg.QueryTimeout,
+		MaxReplicaLag:   cfg.MaxReplicaLag,
+		TransactionMode: cfg.TransactionMode,
+		Admin:           newAdmin(cfg, holder, log),
+		Registerer:      reg,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	log.Info("vtgate-lite listening", "mysql", l.Addr().String(), "http", cfg.HTTPListen, "keyspaces", holder.Load().KeyspaceNames())
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Serve(ctx, l) })
+	g.Go(func() error { return serveHTTP(ctx, cfg, reg) })
+	if eng := engineOf(p); eng != nil {
+		g.Go(func() error { return eng.Run(ctx) })
+	}
+	if cfgPath != "" {
+		g.Go(func() error {
+			config.Watch(ctx, cfgPath, fs, func(nc *config.Config) {
+				if _, err := holder.SetKeyspaces(nc.Keyspaces); err != nil {
+					log.Error("config reload refused", "err", err)
+					return
+				}
+				log.Info("config reloaded", "keyspaces", holder.Load().KeyspaceNames())
+			}, func(err error) { log.Error("config reload failed; keeping the running config", "err", err) })
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func serveHTTP(ctx context.Context, cfg *config.Config, reg *prometheus.Registry) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if cfg.HTTPDebug {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	srv := &http.Server{Addr: cfg.HTTPListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http_listen %s: %w", cfg.HTTPListen, err)
+	}
+	return nil
+}
+
+// serverVersion advertises the first primary's version, so clients pick the right dialect.
+func serverVersion(ctx context.Context, cfg *config.Config, log *slog.Logger) string {
+	for _, k := range cfg.Keyspaces {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, err := client.ConnectWithContext(cctx, k.Primary, k.User, k.Password, "", 3*time.Second)
+		cancel()
+		if err != nil {
+			log.Warn("cannot reach primary to learn its version", "keyspace", k.Name, "err", err)
+			continue
+		}
+		v := c.GetServerVersion()
+		c.Close()
+		v = strings.TrimPrefix(v, "5.5.5-")
+		if i := strings.Index(v, "-log"); i > 0 {
+			v = v[:i]
+		}
+		return v + "-vtgate-lite"
+	}
+	return "8.0.30-vtgate-lite"
+}
+
+func clientTLS(cfg *config.Config) (*tls.Config, error) {
+	if cfg.TLS.Cert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.TLS.CA != "" {
+		pool, err := caPool(cfg.TLS.CA)
+		if err != nil {
+			return nil, err
+		}
+		t.ClientCAs, t.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return t, nil
+}
+
+func backendTLSConfig(cfg *config.Config) (*tls.Config, error) {
+	if !cfg.BackendTLS.Enabled {
+		return nil, nil
+	}
+	t := &tls.Config{InsecureSkipVerify: cfg.BackendTLS.SkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in by config
+	if cfg.BackendTLS.CA != "" {
+		pool, err := caPool(cfg.BackendTLS.CA)
+		if err != nil {
+			return nil, err
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
+}
+
+func caPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tls ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("tls ca %s: no certificates found", path)
+	}
+	return pool, nil
+}
+
+var _ = hex.EncodeToString

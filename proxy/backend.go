@@ -1,0 +1,351 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/vtgate-lite/vtgate-lite/sqlerr"
+)
+
+// MySQL command bytes and packet markers used by the relay.
+const (
+	comQuit             = 0x01
+	comInitDB           = 0x02
+	comQuery            = 0x03
+	comFieldList        = 0x04
+	comStatistics       = 0x09
+	comProcessKill      = 0x0c
+	comPing             = 0x0e
+	comChangeUser       = 0x11
+	comStmtPrepare      = 0x16
+	comStmtExecute      = 0x17
+	comStmtSendLongData = 0x18
+	comStmtClose        = 0x19
+	comStmtReset        = 0x1a
+	comSetOption        = 0x1b
+	comStmtFetch        = 0x1c
+	comResetConnection  = 0x1f
+
+	pktOK    = 0x00
+	pktEOF   = 0xfe
+	pktErr   = 0xff
+	pktLocal = 0xfb
+
+	statusInTrans     = 0x0001
+	statusAutocommit  = 0x0002
+	statusMoreResults = 0x0008
+
+	maxPayload = 1<<24 - 1
+)
+
+// backendCaps is the fixed capability set of every backend connection. It matches what
+// the front end offers clients (no DEPRECATE_EOF, no session tracking, no query
+// attributes), so relayed packets have the format the client negotiated.
+const backendCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
+	mysql.CLIENT_LOCAL_FILES
+
+// dialOptions says how to reach one backend server.
+type dialOptions struct {
+	Addr      string
+	User      string
+	Password  string
+	Database  string
+	FoundRows bool
+	TLS       *tls.Config
+	Timeout   time.Duration
+}
+
+// backendConn is one connection to a backend server, framed by the proxy itself after
+// go-mysql's client did the handshake: the relay needs raw packets, not decoded rows.
+type backendConn struct {
+	pool   *pool
+	netc   net.Conn
+	br     *bufio.Reader
+	wbuf   []byte
+	rbuf   []byte
+	seq    uint8
+	id     uint32 // the server's connection id (for KILL QUERY)
+	broken bool
+
+	settings string // key of the session settings applied to this connection
+	status   uint16 // status flags of the last response
+	lastUse  time.Time
+	// stmts maps a query text to the statement prepared for it on this connection.
+	stmts     map[string]*backendStmt
+	stmtOrder []string
+}
+
+type backendStmt struct {
+	id      uint32
+	params  uint16
+	columns uint16
+}
+
+func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	opts := []client.Option{func(c *client.Conn) error {
+		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
+		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
+		for _, cp := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
+			if err := c.SetCapability(cp); err != nil {
+				return err
+			}
+		}
+		if o.FoundRows {
+			if err := c.SetCapability(mysql.CLIENT_FOUND_ROWS); err != nil {
+				return err
+			}
+		}
+		if o.TLS != nil {
+			c.SetTLSConfig(o.TLS)
+		}
+		return c.SetCollation("utf8mb4_general_ci")
+	}}
+	c, err := client.ConnectWithContext(ctx, o.Addr, o.User, o.Password, o.Database, timeout, opts...)
+	if err != nil {
+		return nil, backendError(o.Addr, err)
+	}
+	raw := c.Conn.Conn
+	_ = raw.SetDeadline(time.Time{})
+	b := &backendConn{
+		netc:    raw,
+		br:      bufio.NewReaderSize(raw, 32<<10),
+		wbuf:    make([]byte, 0, 1024),
+		rbuf:    make([]byte, 0, 4096),
+		id:      c.GetConnectionID(),
+		status:  statusAutocommit,
+		lastUse: time.Now(),
+		stmts:   map[string]*backendStmt{},
+	}
+	return b, nil
+}
+
+// backendError turns a dial/protocol failure into a MySQL error that names the server,
+// keeping a backend's own MySQL error (code and state) when there is one.
+func backendError(addr string, err error) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return sqlerr.Wrap(err, me.Code, me.State, "%s", me.Message)
+	}
+	return sqlerr.Wrap(err, 2013, "HY000", "Lost connection to backend %s: %v", addr, err)
+}
+
+func (b *backendConn) close() {
+	b.broken = true
+	_ = b.netc.Close()
+}
+
+// readPacket returns the next logical packet; the slice is valid until the next read.
+func (b *backendConn) readPacket() ([]byte, error) {
+	b.rbuf = b.rbuf[:0]
+	for {
+		var hdr [4]byte
+		if _, err := io.ReadFull(b.br, hdr[:]); err != nil {
+			b.broken = true
+			return nil, err
+		}
+		n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16)
+		b.seq = hdr[3] + 1
+		start := len(b.rbuf)
+		if cap(b.rbuf)-start < n {
+			nb := make([]byte, start, start+n)
+			copy(nb, b.rbuf)
+			b.rbuf = nb
+		}
+		b.rbuf = b.rbuf[:start+n]
+		if _, err := io.ReadFull(b.br, b.rbuf[start:]); err != nil {
+			b.broken = true
+			return nil, err
+		}
+		if n < maxPayload {
+			if cap(b.rbuf) > 1<<20 && len(b.rbuf) < 64<<10 {
+				// Do not keep a huge buffer around after one big row.
+				out := b.rbuf
+				b.rbuf = make([]byte, 0, 4096)
+				return out, nil
+			}
+			return b.rbuf, nil
+		}
+	}
+}
+
+// writePacket sends one logical packet with the connection's next sequence id.
+func (b *backendConn) writePacket(payload []byte) error {
+	buf := b.wbuf[:0]
+	for {
+		n := len(payload)
+		if n > maxPayload {
+			n = maxPayload
+		}
+		buf = append(buf, byte(n), byte(n>>8), byte(n>>16), b.seq)
+		buf = append(buf, payload[:n]...)
+		b.seq++
+		payload = payload[n:]
+		if n < maxPayload {
+			break
+		}
+	}
+	_, err := b.netc.Write(buf)
+	if cap(buf) <= 64<<10 {
+		b.wbuf = buf[:0]
+	}
+	if err != nil {
+		b.broken = true
+	}
+	return err
+}
+
+// command starts a new command: sequence 0, then the packet.
+func (b *backendConn) command(payload []byte) error {
+	b.seq = 0
+	return b.writePacket(payload)
+}
+
+// queryPayload builds a COM_QUERY packet for sql in the connection's write scratch.
+func comQueryPayload(dst []byte, sql string) []byte {
+	dst = append(dst[:0], comQuery)
+	return append(dst, sql...)
+}
+
+// exec runs sql and reads its whole response, returning an error for an ERR packet.
+// It is used for session setup statements (BEGIN, SET, COMMIT), never for client results.
+func (b *backendConn) exec(sql string) (status uint16, err error) {
+	if err := b.command(comQueryPayload(make([]byte, 0, len(sql)+1), sql)); err != nil {
+		return 0, backendError(b.addr(), err)
+	}
+	for {
+		pkt, err := b.readPacket()
+		if err != nil {
+			return 0, backendError(b.addr(), err)
+		}
+		switch {
+		case pkt[0] == pktErr:
+			return b.status, parseErrPacket(pkt)
+		case pkt[0] == pktOK:
+			ok := parseOK(pkt)
+			b.status = ok.status
+			if ok.status&statusMoreResults == 0 {
+				return ok.status, nil
+			}
+		default:
+			// A result set: skip it.
+			st, err := b.skipResultSet()
+			if err != nil {
+				return 0, err
+			}
+			b.status = st
+			if st&statusMoreResults == 0 {
+				return st, nil
+			}
+		}
+	}
+}
+
+// skipResultSet reads column definitions and rows up to the final EOF.
+func (b *backendConn) skipResultSet() (uint16, error) {
+	eofs := 0
+	for {
+		pkt, err := b.readPacket()
+		if err != nil {
+			return 0, backendError(b.addr(), err)
+		}
+		if pkt[0] == pktErr {
+			return 0, parseErrPacket(pkt)
+		}
+		if pkt[0] == pktEOF && len(pkt) < 9 {
+			eofs++
+			if eofs == 2 {
+				return binary.LittleEndian.Uint16(pkt[3:5]), nil
+			}
+		}
+	}
+}
+
+func (b *backendConn) addr() string {
+	if b.pool != nil {
+		return b.pool.addr
+	}
+	return b.netc.RemoteAddr().String()
+}
+
+type okInfo struct {
+	affected, insertID uint64
+	status, warnings   uint16
+	statusOff          int // offset of the status flags in the packet
+}
+
+func parseOK(pkt []byte) okInfo {
+	var o okInfo
+	pos := 1
+	o.affected, pos = lenencInt(pkt, pos)
+	o.insertID, pos = lenencInt(pkt, pos)
+	if pos+4 <= len(pkt) {
+		o.statusOff = pos
+		o.status = binary.LittleEndian.Uint16(pkt[pos:])
+		o.warnings = binary.LittleEndian.Uint16(pkt[pos+2:])
+	}
+	return o
+}
+
+func lenencInt(b []byte, pos int) (uint64, int) {
+	if pos >= len(b) {
+		return 0, pos
+	}
+	switch c := b[pos]; {
+	case c < 0xfb:
+		return uint64(c), pos + 1
+	case c == 0xfc && pos+3 <= len(b):
+		return uint64(b[pos+1]) | uint64(b[pos+2])<<8, pos + 3
+	case c == 0xfd && pos+4 <= len(b):
+		return uint64(b[pos+1]) | uint64(b[pos+2])<<8 | uint64(b[pos+3])<<16, pos + 4
+	case c == 0xfe && pos+9 <= len(b):
+		return binary.LittleEndian.Uint64(b[pos+1:]), pos + 9
+	}
+	return 0, len(b)
+}
+
+// parseErrPacket turns a backend ERR packet into an *sqlerr.Error with the backend's
+// own code, SQLSTATE and message.
+func parseErrPacket(pkt []byte) error {
+	if len(pkt) < 3 {
+		return sqlerr.Internal("malformed error packet from backend")
+	}
+	code := binary.LittleEndian.Uint16(pkt[1:3])
+	state, msg := "HY000", pkt[3:]
+	if len(msg) >= 6 && msg[0] == '#' {
+		state, msg = string(msg[1:6]), msg[6:]
+	}
+	return &sqlerr.Error{Code: code, State: state, Message: string(msg)}
+}
+
+// errPacket builds an ERR packet payload.
+func errPacket(e *sqlerr.Error) []byte {
+	p := make([]byte, 0, 9+len(e.Message))
+	p = append(p, pktErr, byte(e.Code), byte(e.Code>>8), '#')
+	state := e.State
+	if len(state) != 5 {
+		state = "HY000"
+	}
+	p = append(p, state...)
+	return append(p, e.Message...)
+}
+
+func describe(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprint(err)
+}

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+)
+
+// health tracks whether each replica/rdonly server may serve reads: reachable, replicating,
+// and lagging no more than max_replica_lag. Primaries are not checked here: their errors
+// reach the client directly.
+type health struct {
+	p     *Proxy
+	mu    sync.RWMutex
+	state map[string]serverHealth
+}
+
+type serverHealth struct {
+	healthy bool
+	lag     time.Duration
+	err     string
+	checked time.Time
+}
+
+func newHealth(p *Proxy) *health { return &health{p: p, state: map[string]serverHealth{}} }
+
+// ok reports whether addr may serve reads. A server not checked yet counts as healthy,
+// so the first reads after start do not fail while the first check runs.
+func (h *health) ok(addr string) bool {
+	h.mu.RLock()
+	s, seen := h.state[addr]
+	h.mu.RUnlock()
+	return !seen || s.healthy
+}
+
+func (h *health) snapshot() map[string]serverHealth {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make(map[string]serverHealth, len(h.state))
+	for k, v := range h.state {
+		out[k] = v
+	}
+	return out
+}
+
+func (h *health) run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		h.checkAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *health) checkAll(ctx context.Context) {
+	rt := h.p.cfg.Routing.Load()
+	var wg sync.WaitGroup
+	for _, name := range rt.KeyspaceNames() {
+		k, _ := rt.Keyspace(name)
+		for _, r := range k.Replicas {
+			wg.Add(1)
+			go func(addr, user, pass string) {
+				defer wg.Done()
+				s := h.check(ctx, addr, user, pass)
+				h.mu.Lock()
+				h.state[addr] = s
+				h.mu.Unlock()
+			}(r.Address, k.User, k.Password)
+		}
+	}
+	wg.Wait()
+}
+
+func (h *health) check(ctx context.Context, addr, user, pass string) serverHealth {
+	now := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := client.ConnectWithContext(cctx, addr, user, pass, "", 2*time.Second)
+	if err != nil {
+		return serverHealth{err: err.Error(), checked: now}
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	r, err := c.Execute("SHOW SLAVE STATUS")
+	if err != nil {
+		return serverHealth{err: err.Error(), checked: now}
+	}
+	defer r.Close()
+	if r.RowNumber() == 0 {
+		return serverHealth{err: "not replicating", checked: now}
+	}
+	lag, _ := r.GetIntByName(0, "Seconds_Behind_Master")
+	null, _ := r.IsNullByName(0, "Seconds_Behind_Master")
+	if null {
+		io, _ := r.GetStringByName(0, "Slave_IO_Running")
+		sqlRun, _ := r.GetStringByName(0, "Slave_SQL_Running")
+		return serverHealth{err: "replication stopped (IO=" + io + ", SQL=" + sqlRun + ")", checked: now}
+	}
+	l := time.Duration(lag) * time.Second
+	s := serverHealth{healthy: l <= h.p.cfg.MaxReplicaLag, lag: l, checked: now}
+	if !s.healthy {
+		s.err = "lagging " + l.String()
+	}
+	return s
+}
+
+var _ = sql.ErrNoRows

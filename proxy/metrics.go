@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the proxy's Prometheus series (prefix vtgate_lite_). Per-plan handles are
+// resolved once when a plan is cached, so the hot path does no label lookups.
+type metrics struct {
+	queries     *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	errors      *prometheus.CounterVec
+	clients     prometheus.Gauge
+	openTx      prometheus.Gauge
+	authFail    prometheus.Counter
+	planCache   *prometheus.CounterVec
+	held        prometheus.Gauge
+	pool        *poolMetrics
+	panics      prometheus.Counter
+	heldTotal   prometheus.Counter
+	holdSeconds prometheus.Histogram
+
+	errMu    sync.Mutex
+	errCache map[uint16]prometheus.Counter
+}
+
+// poolMetrics reports pool gauges at scrape time, so getting and returning a
+// connection costs no metric updates on the hot path.
+type poolMetrics struct {
+	pools                      func() []*pool
+	open, idle, waiters, waits *prometheus.Desc
+}
+
+func (pm *poolMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pm.open
+	ch <- pm.idle
+	ch <- pm.waiters
+	ch <- pm.waits
+}
+
+func (pm *poolMetrics) Collect(ch chan<- prometheus.Metric) {
+	if pm.pools == nil {
+		return
+	}
+	for _, p := range pm.pools() {
+		open, idle, waiters := p.stats()
+		ch <- prometheus.MustNewConstMetric(pm.open, prometheus.GaugeValue, float64(open), p.keyspace, p.addr)
+		ch <- prometheus.MustNewConstMetric(pm.idle, prometheus.GaugeValue, float64(idle), p.keyspace, p.addr)
+		ch <- prometheus.MustNewConstMetric(pm.waiters, prometheus.GaugeValue, float64(waiters), p.keyspace, p.addr)
+		ch <- prometheus.MustNewConstMetric(pm.waits, prometheus.CounterValue, float64(p.waits.Load()), p.keyspace, p.addr)
+	}
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_queries_total",
+			Help: "Statements executed, by keyspace, tablet type and statement type."}, []string{"keyspace", "tablet_type", "statement"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vtgate_lite_query_duration_seconds",
+			Help:    "Statement latency as seen by the proxy, by keyspace and statement type.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+			[]string{"keyspace", "statement"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_errors_total",
+			Help: "Errors returned to clients, by MySQL error code."}, []string{"code"}),
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vtgate_lite_client_connections", Help: "Open client connections."}),
+		openTx:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vtgate_lite_open_transactions", Help: "Client sessions inside a transaction."}),
+		authFail: prometheus.NewCounter(prometheus.CounterOpts{Name: "vtgate_lite_auth_failures_total",
+			Help: "Failed client logins."}),
+		planCache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_plan_cache_total",
+			Help: "Plan cache lookups by result (hit, miss)."}, []string{"result"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vtgate_lite_switch_held_statements",
+			Help: "Statements currently held by a traffic switch."}),
+		heldTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "vtgate_lite_switch_held_statements_total",
+			Help: "Statements held by traffic switches."}),
+		holdSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vtgate_lite_switch_hold_seconds",
+			Help: "How long held statements waited during traffic switches.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "vtgate_lite_handler_panics_total",
+			Help: "Client handlers that panicked (the client was disconnected)."}),
+		pool: &poolMetrics{
+			open:    prometheus.NewDesc("vtgate_lite_pool_connections", "Backend connections open, by server.", []string{"keyspace", "server"}, nil),
+			idle:    prometheus.NewDesc("vtgate_lite_pool_idle_connections", "Idle backend connections, by server.", []string{"keyspace", "server"}, nil),
+			waiters: prometheus.NewDesc("vtgate_lite_pool_waiters", "Sessions waiting for a backend connection, by server.", []string{"keyspace", "server"}, nil),
+			waits:   prometheus.NewDesc("vtgate_lite_pool_waits_total", "Times a session had to wait for a backend connection.", []string{"keyspace", "server"}, nil),
+		},
+		errCache: map[uint16]prometheus.Counter{},
+	}
+	if reg != nil {
+		reg.MustRegister(m.queries, m.latency, m.errors, m.clients, m.openTx, m.authFail, m.planCache, m.held,
+			m.heldTotal, m.holdSeconds, m.panics, m.pool)
+	}
+	return m
+}
+
+func (m *metrics) errorCode(code uint16) {
+	m.errMu.Lock()
+	c, ok := m.errCache[code]
+	if !ok {
+		c = m.errors.WithLabelValues(strconv.Itoa(int(code)))
+		m.errCache[code] = c
+	}
+	m.errMu.Unlock()
+	c.Inc()
+}

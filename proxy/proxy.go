@@ -1,0 +1,400 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/vtgate-lite/vtgate-lite/planner"
+	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
+	"github.com/vtgate-lite/vtgate-lite/router"
+	"github.com/vtgate-lite/vtgate-lite/sqlerr"
+)
+
+// AdminResult is a result the proxy renders for admin statements.
+type AdminResult struct {
+	Columns []string
+	Rows    [][]string
+	Info    string
+}
+
+// Admin executes the migration engine's statements (MIGRATE ..., VDIFF ..., SHOW
+// MIGRATION(S) ...). The proxy does not import the engine: cmd wires it in.
+type Admin interface {
+	Parse(sql string) (cmd any, ok bool, err error)
+	Exec(ctx context.Context, cmd any) (*AdminResult, error)
+}
+
+// Config is what the proxy needs, already validated by package config.
+type Config struct {
+	Routing         *router.Holder
+	Users           wire.UserLookup
+	ServerVersion   string
+	TLS             *tls.Config
+	RequireTLS      bool
+	BackendTLS      *tls.Config
+	MaxConnections  int
+	PoolSize        int
+	PoolIdleTimeout time.Duration
+	PoolWaitTimeout time.Duration
+	QueryTimeout    time.Duration
+	MaxReplicaLag   time.Duration
+	TransactionMode string // single | multi | twopc
+	Admin           Admin
+	Registerer      prometheus.Registerer
+	Logger          *slog.Logger
+}
+
+// Proxy routes client statements to keyspaces.
+type Proxy struct {
+	cfg     Config
+	log     *slog.Logger
+	parser  *sqlparser.Parser
+	metrics *metrics
+	server  *wire.Server
+	health  *health
+	gate    *gate
+
+	poolsMu sync.Mutex
+	pools   map[string]*pool // by keyspace + "/" + address
+
+	plans planCache
+
+	sessMu   sync.Mutex
+	sessions map[uint32]*session
+
+	rr atomic.Uint32
+}
+
+// New builds a proxy; Serve starts it.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = 32
+	}
+	if cfg.PoolIdleTimeout <= 0 {
+		cfg.PoolIdleTimeout = 5 * time.Minute
+	}
+	if cfg.PoolWaitTimeout <= 0 {
+		cfg.PoolWaitTimeout = 10 * time.Second
+	}
+	if cfg.MaxReplicaLag <= 0 {
+		cfg.MaxReplicaLag = 30 * time.Second
+	}
+	if cfg.TransactionMode == "" {
+		cfg.TransactionMode = "single"
+	}
+	p := &Proxy{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		parser:   planner.Parser(),
+		metrics:  newMetrics(cfg.Registerer),
+		pools:    map[string]*pool{},
+		sessions: map[uint32]*session{},
+	}
+	p.plans.init(10000)
+	p.metrics.pool.pools = p.allPools
+	p.health = newHealth(p)
+	p.gate = newGate()
+	srv, err := wire.NewServer(wire.Config{
+		ServerVersion: cfg.ServerVersion,
+		Users:         cfg.Users,
+		TLS:           cfg.TLS,
+		RequireTLS:    cfg.RequireTLS,
+		MaxConns:      cfg.MaxConnections,
+		OnAuthFailure: func(string, string) { p.metrics.authFail.Inc() },
+		Logger:        cfg.Logger,
+	}, p)
+	if err != nil {
+		return nil, err
+	}
+	p.server = srv
+	cfg.Routing.OnChange(func(*router.Table) { p.plans.clear() })
+	return p, nil
+}
+
+// Serve accepts clients on l and runs the background loops until ctx is done.
+func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
+	go p.health.run(ctx)
+	go p.reaper(ctx)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = p.server.Shutdown(sctx)
+		l.Close()
+	}()
+	err := p.server.Serve(l)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Close releases backend connections.
+func (p *Proxy) Close() {
+	for _, pl := range p.allPools() {
+		pl.shutdown()
+	}
+}
+
+// Gate returns the statement gate used by traffic switches.
+func (p *Proxy) Gate() *gate { return p.gate }
+
+func (p *Proxy) allPools() []*pool {
+	p.poolsMu.Lock()
+	defer p.poolsMu.Unlock()
+	out := make([]*pool, 0, len(p.pools))
+	for _, pl := range p.pools {
+		out = append(out, pl)
+	}
+	return out
+}
+
+// reaper closes idle backend connections, enforces statement timeouts and watches for
+// clients that leave while their statement runs.
+func (p *Proxy) reaper(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	lastReap := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if now.Sub(lastReap) > 10*time.Second {
+				for _, pl := range p.allPools() {
+					pl.reapIdle(now)
+				}
+				lastReap = now
+			}
+			p.sessMu.Lock()
+			for _, s := range p.sessions {
+				s.watch(now, p.cfg.QueryTimeout)
+			}
+			p.sessMu.Unlock()
+		}
+	}
+}
+
+// poolFor returns the pool of one server of keyspace ks at tablet type tt.
+func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, foundRows bool) (*pool, error) {
+	k, ok := rt.Keyspace(ks)
+	if !ok {
+		return nil, sqlerr.BadDB(ks)
+	}
+	addr := k.Primary
+	if tt != router.Primary {
+		var healthy []string
+		for _, a := range k.Servers(tt) {
+			if p.health.ok(a) {
+				healthy = append(healthy, a)
+			}
+		}
+		if len(healthy) == 0 {
+			return nil, sqlerr.New(sqlerr.ERUnknown, "HY000",
+				"no healthy %s server for keyspace %s (servers down, or lagging more than %s)", tt, ks, p.cfg.MaxReplicaLag)
+		}
+		addr = healthy[int(p.rr.Add(1))%len(healthy)]
+	}
+	key := ks + "/" + addr
+	if foundRows {
+		key += "/found_rows"
+	}
+	p.poolsMu.Lock()
+	defer p.poolsMu.Unlock()
+	pl := p.pools[key]
+	if pl == nil || pl.opts.User != k.User || pl.opts.Password != k.Password || pl.opts.Database != k.Database {
+		if pl != nil {
+			go pl.shutdown()
+		}
+		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
+			FoundRows: foundRows, TLS: p.cfg.BackendTLS}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
+		p.pools[key] = pl
+	}
+	return pl, nil
+}
+
+// --- wire.Handler ---
+
+// Connected validates the handshake's schema and creates the session.
+func (p *Proxy) Connected(c *wire.Conn) error {
+	s := newSession(p, c)
+	if c.DB != "" {
+		if err := s.use(c.DB); err != nil {
+			return err
+		}
+	}
+	c.Data = s
+	p.sessMu.Lock()
+	p.sessions[c.ID] = s
+	p.sessMu.Unlock()
+	p.metrics.clients.Inc()
+	return nil
+}
+
+// Closed releases everything the session holds.
+func (p *Proxy) Closed(c *wire.Conn) {
+	s, _ := c.Data.(*session)
+	if s == nil {
+		return
+	}
+	p.sessMu.Lock()
+	delete(p.sessions, c.ID)
+	p.sessMu.Unlock()
+	p.metrics.clients.Dec()
+	s.close()
+}
+
+// Command handles one client command.
+func (p *Proxy) Command(c *wire.Conn, pkt []byte) error {
+	s := c.Data.(*session)
+	return s.command(pkt)
+}
+
+// --- plan cache ---
+
+type planKey struct {
+	sql      string
+	keyspace string
+	tt       router.TabletType
+}
+
+type cachedPlan struct {
+	plan    *planner.Plan
+	version uint64
+	queries prometheus.Counter
+	latency prometheus.Observer
+}
+
+// planCache is a bounded map; when full it drops half of its entries at random (cheap,
+// and hot statements come back at once).
+type planCache struct {
+	mu  sync.RWMutex
+	m   map[planKey]*cachedPlan
+	max int
+}
+
+func (c *planCache) init(max int) { c.m = map[planKey]*cachedPlan{}; c.max = max }
+
+func (c *planCache) get(k planKey) *cachedPlan {
+	c.mu.RLock()
+	e := c.m[k]
+	c.mu.RUnlock()
+	return e
+}
+
+func (c *planCache) put(k planKey, e *cachedPlan) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		for kk := range c.m {
+			if rand.IntN(2) == 0 {
+				delete(c.m, kk)
+			}
+		}
+	}
+	c.m[k] = e
+	c.mu.Unlock()
+}
+
+func (c *planCache) clear() {
+	c.mu.Lock()
+	c.m = map[planKey]*cachedPlan{}
+	c.mu.Unlock()
+}
+
+// plan returns the plan of sql for the session, from the cache when the routing table has
+// not changed since it was made. Statements are parsed once per text.
+func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cachedPlan, error) {
+	k := planKey{sql, sess.Keyspace, sess.TabletType}
+	if e := p.plans.get(k); e != nil && e.version == rt.Version {
+		return e, nil
+	}
+	stmt, err := p.parser.Parse(sql)
+	if err != nil {
+		if errors.Is(err, sqlparser.ErrEmpty) {
+			return nil, sqlerr.New(1065, "42000", "Query was empty")
+		}
+		return nil, sqlerr.New(sqlerr.ERParse, "42000", "%s", strings.TrimSpace(syntaxMessage(err)))
+	}
+	pl, err := planner.Build(stmt, sql, sess, rt)
+	if err != nil {
+		return nil, err
+	}
+	ks := pl.Keyspace
+	if ks == "" {
+		ks = "none"
+	}
+	e := &cachedPlan{plan: pl, version: rt.Version,
+		queries: p.metrics.queries.WithLabelValues(ks, pl.TabletType.String(), pl.Stmt),
+		latency: p.metrics.latency.WithLabelValues(ks, pl.Stmt)}
+	if cacheable(pl) {
+		p.plans.put(k, e)
+	}
+	return e, nil
+}
+
+func cacheable(pl *planner.Plan) bool {
+	return pl.Kind == planner.Route || pl.Kind == planner.Begin || pl.Kind == planner.Commit || pl.Kind == planner.Rollback
+}
+
+func syntaxMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "syntax error"); i >= 0 {
+		return "You have an error in your SQL syntax; " + msg[i:]
+	}
+	return "You have an error in your SQL syntax; " + msg
+}
+
+// keyspaceNames lists the keyspaces a user may see.
+func (p *Proxy) keyspaceNames(u *wire.User, rt *router.Table) []string {
+	var out []string
+	for _, n := range rt.KeyspaceNames() {
+		if allowed(u, n) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func allowed(u *wire.User, ks string) bool {
+	if u == nil || u.Keyspaces == nil {
+		return true
+	}
+	for _, k := range u.Keyspaces {
+		if k == ks {
+			return true
+		}
+	}
+	return false
+}
+
+func userHost(c *wire.Conn) string {
+	if c.RemoteAddr == nil {
+		return "localhost"
+	}
+	h, _, err := net.SplitHostPort(c.RemoteAddr.String())
+	if err != nil {
+		return c.RemoteAddr.String()
+	}
+	return h
+}
+
+var _ = fmt.Sprintf
+
+func timeNow() time.Time { return time.Now() }

@@ -1,0 +1,857 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"vitess.io/vitess/go/vt/sqlparser"
+
+	"github.com/vtgate-lite/vtgate-lite/planner"
+	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
+	"github.com/vtgate-lite/vtgate-lite/router"
+	"github.com/vtgate-lite/vtgate-lite/sqlerr"
+)
+
+// session is one client connection's state: its keyspace and tablet type, tracked
+// settings, transaction, reserved connections and prepared statements.
+type session struct {
+	p *Proxy
+	c *wire.Conn
+
+	keyspace   string
+	tabletType router.TabletType
+
+	settings    map[string]string // tracked variable -> SET statement (client's text)
+	settingsKey string
+	settingsSQL []string
+
+	autocommit bool
+	explicitTx bool
+	beginSQL   string
+	savepoints []string
+	txConns    map[string]*backendConn // keyspace -> connection inside the transaction
+	txWrites   map[string]bool
+	reserved   map[string]*backendConn // keyspace/tablet type -> connection kept for session state
+
+	stmts      map[uint32]*clientStmt
+	nextStmtID uint32
+
+	// queryLog records backend queries for VEXPLAIN QUERIES (nil when not recording).
+	queryLog *[]loggedQuery
+
+	// running is the statement in flight, for timeouts and client-gone detection.
+	runMu   sync.Mutex
+	running runningQuery
+}
+
+type runningQuery struct {
+	active   bool
+	start    time.Time
+	conn     *backendConn
+	noWatch  bool
+	watching chan struct{}
+	killed   bool
+}
+
+type loggedQuery struct {
+	keyspace, tabletType, addr, sql string
+}
+
+type clientStmt struct {
+	id         uint32
+	query      string
+	params     uint16
+	columns    uint16
+	paramTypes []byte // 2 bytes per parameter, from the last execute that sent them
+	longData   map[uint16][]byte
+}
+
+func newSession(p *Proxy, c *wire.Conn) *session {
+	return &session{p: p, c: c, autocommit: true, settings: map[string]string{},
+		txConns: map[string]*backendConn{}, txWrites: map[string]bool{}, reserved: map[string]*backendConn{},
+		stmts: map[uint32]*clientStmt{}}
+}
+
+func (s *session) inTx() bool { return s.explicitTx || !s.autocommit }
+
+func (s *session) status() uint16 {
+	var st uint16
+	if s.autocommit {
+		st |= statusAutocommit
+	}
+	if s.inTx() && (s.explicitTx || len(s.txConns) > 0) {
+		st |= statusInTrans
+	}
+	return st
+}
+
+func (s *session) close() {
+	for ks, c := range s.txConns {
+		c.pool.discard(c) // a client that leaves mid-transaction: the server rolls back on close
+		delete(s.txConns, ks)
+	}
+	for k, c := range s.reserved {
+		c.pool.discard(c)
+		delete(s.reserved, k)
+	}
+	if s.explicitTx {
+		s.explicitTx = false
+		s.p.metrics.openTx.Dec()
+	}
+}
+
+// command dispatches one client command packet.
+func (s *session) command(pkt []byte) error {
+	switch pkt[0] {
+	case comQuery:
+		return s.query(string(pkt[1:]), pkt)
+	case comInitDB:
+		if err := s.use(string(pkt[1:])); err != nil {
+			return s.writeErr(err)
+		}
+		return s.c.WriteOK(0, 0, s.status(), 0, "")
+	case comFieldList:
+		return s.fieldList(pkt)
+	case comStmtPrepare:
+		return s.prepare(string(pkt[1:]))
+	case comStmtExecute:
+		return s.execute(pkt)
+	case comStmtSendLongData:
+		s.longData(pkt)
+		return nil // no response, by protocol
+	case comStmtClose:
+		if len(pkt) >= 5 {
+			delete(s.stmts, binary.LittleEndian.Uint32(pkt[1:5]))
+		}
+		return nil // no response
+	case comStmtReset:
+		if len(pkt) >= 5 {
+			if st := s.stmts[binary.LittleEndian.Uint32(pkt[1:5])]; st != nil {
+				st.longData = nil
+				return s.c.WriteOK(0, 0, s.status(), 0, "")
+			}
+		}
+		return s.writeErr(sqlerr.New(sqlerr.ERUnknownStmtHandler, "HY000", "Unknown prepared statement handler given to mysqld_stmt_reset"))
+	case comResetConnection:
+		s.reset()
+		return s.c.WriteOK(0, 0, s.status(), 0, "")
+	case comSetOption:
+		if len(pkt) >= 3 {
+			on := binary.LittleEndian.Uint16(pkt[1:3]) == 0
+			if on {
+				s.c.Capabilities |= clientMultiStatements
+			} else {
+				s.c.Capabilities &^= clientMultiStatements
+			}
+		}
+		return s.c.WriteEOF(s.status(), 0)
+	case comStatistics:
+		return s.c.WritePacket([]byte(fmt.Sprintf("Uptime: 0  Threads: %d  vtgate-lite", s.p.server.ConnCount())))
+	case comStmtFetch:
+		return s.writeErr(sqlerr.Unsupported("cursors (COM_STMT_FETCH)"))
+	}
+	return s.writeErr(sqlerr.New(sqlerr.ERUnknownCom, "08S01", "Unknown command %d", pkt[0]))
+}
+
+const clientMultiStatements = 1 << 16
+const clientLocalFiles = 1 << 7
+const clientFoundRows = 1 << 1
+
+func (s *session) writeErr(err error) error {
+	e := sqlerr.FromError(err)
+	s.p.metrics.errorCode(e.Code)
+	return s.c.WriteErr(e)
+}
+
+func (s *session) reset() {
+	s.close()
+	s.explicitTx, s.autocommit = false, true
+	s.settings, s.settingsKey, s.settingsSQL = map[string]string{}, "", nil
+	s.savepoints = nil
+	s.stmts = map[uint32]*clientStmt{}
+}
+
+// use switches the session's keyspace ("ks" or "ks@type").
+func (s *session) use(db string) error {
+	rt := s.p.cfg.Routing.Load()
+	pl, err := planner.Build(&sqlparser.Use{DBName: sqlparser.NewIdentifierCS(db)}, "", planner.Session{}, rt)
+	if err != nil {
+		return err
+	}
+	if pl.Keyspace != "" && !allowed(s.c.User, pl.Keyspace) {
+		return sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
+	}
+	s.keyspace = pl.Keyspace
+	if pl.UseType || pl.Keyspace == "" {
+		s.tabletType = pl.TabletType
+	} else {
+		s.tabletType = router.Primary
+	}
+	return nil
+}
+
+// query handles COM_QUERY, splitting multi-statements when the client allows them.
+func (s *session) query(sql string, pkt []byte) error {
+	if s.c.Capabilities&clientMultiStatements != 0 && strings.IndexByte(sql, ';') >= 0 {
+		pieces, err := s.p.parser.SplitStatementToPieces(sql)
+		if err != nil {
+			return s.writeErr(sqlerr.New(sqlerr.ERParse, "42000", "%s", syntaxMessage(err)))
+		}
+		if len(pieces) > 1 {
+			for i, piece := range pieces {
+				more := i < len(pieces)-1
+				failed, err := s.statement(piece, nil, more)
+				if err != nil || failed {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	_, err := s.statement(sql, pkt, false)
+	return err
+}
+
+// statement runs one statement; raw is the client's COM_QUERY packet when it can be
+// forwarded unchanged. failed reports an error sent to the client (a multi-statement stops).
+func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err error) {
+	if s.p.cfg.Admin != nil && maybeAdmin(sql) {
+		if cmd, ok, perr := s.p.cfg.Admin.Parse(sql); ok {
+			return s.admin(sql, cmd, perr, more)
+		}
+	}
+	start := time.Now()
+	rt := s.p.cfg.Routing.Load()
+	e, err := s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt)
+	if err != nil {
+		return true, s.writeErr(err)
+	}
+	pl := e.plan
+	if pl.Kind == planner.Route {
+		if len(pl.Tables) > 0 && s.p.gate.active() {
+			waited, err := s.p.gate.wait(context.Background(), pl.Tables)
+			if err != nil {
+				return true, s.writeErr(err)
+			}
+			if waited { // the routing table changed under the hold: plan again
+				rt = s.p.cfg.Routing.Load()
+				if e, err = s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt); err != nil {
+					return true, s.writeErr(err)
+				}
+				pl = e.plan
+			}
+		}
+		if pl.Query != "" {
+			raw = nil
+		}
+		failed, err = s.route(rt, pl, sql, raw, more)
+	} else {
+		failed, err = s.local(rt, pl, sql, more)
+	}
+	e.queries.Inc()
+	e.latency.Observe(time.Since(start).Seconds())
+	return failed, err
+}
+
+func maybeAdmin(sql string) bool {
+	t := strings.TrimLeft(sql, " \t\r\n(")
+	if len(t) < 5 {
+		return false
+	}
+	switch t[0] | 0x20 {
+	case 'm', 'v':
+		return strings.EqualFold(t[:5], "migra") || strings.EqualFold(t[:5], "vdiff")
+	case 's':
+		u := strings.ToLower(t[:min(len(t), 20)])
+		return strings.HasPrefix(u, "show migration") || strings.HasPrefix(u, "show vdiff")
+	}
+	return false
+}
+
+func (s *session) admin(sql string, cmd any, perr error, more bool) (bool, error) {
+	if perr != nil {
+		return true, s.writeErr(perr)
+	}
+	if !s.c.User.Admin {
+		return true, s.writeErr(sqlerr.AdminOnly(strings.Fields(sql)[0]))
+	}
+	res, err := s.p.cfg.Admin.Exec(context.Background(), cmd)
+	if err != nil {
+		return true, s.writeErr(err)
+	}
+	return false, s.writeTable(res.Columns, res.Rows, more, res.Info)
+}
+
+// writeTable sends a proxy-made result (string columns).
+func (s *session) writeTable(cols []string, rows [][]string, more bool, info string) error {
+	st := s.status()
+	if more {
+		st |= statusMoreResults
+	}
+	if len(cols) == 0 {
+		return s.c.WriteOK(0, 0, st, 0, info)
+	}
+	wc := make([]wire.Column, len(cols))
+	for i, c := range cols {
+		wc[i] = wire.Column{Name: c}
+	}
+	wr := make([][][]byte, len(rows))
+	for i, r := range rows {
+		wr[i] = make([][]byte, len(r))
+		for j, v := range r {
+			wr[i][j] = []byte(v)
+		}
+	}
+	return s.c.WriteResult(wc, wr, st, false)
+}
+
+// conn finds the backend connection for a routed plan: the session's reserved one, its
+// transaction's one, or a pooled one. pooled says the caller returns it to the pool.
+func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pooled bool, err error) {
+	if !allowed(s.c.User, pl.Keyspace) {
+		return nil, false, sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
+	}
+	rkey := pl.Keyspace + "@" + pl.TabletType.String()
+	if rc := s.reserved[rkey]; rc != nil {
+		if s.inTx() && pl.TabletType == router.Primary && s.txConns[pl.Keyspace] == nil {
+			if err := s.beginOn(rc); err != nil {
+				return nil, false, err
+			}
+			s.txConns[pl.Keyspace] = rc
+		}
+		return rc, false, nil
+	}
+	if s.inTx() && pl.TabletType == router.Primary {
+		if tc := s.txConns[pl.Keyspace]; tc != nil {
+			return tc, false, nil
+		}
+		if pl.Write && s.p.cfg.TransactionMode == "single" {
+			for ks, w := range s.txWrites {
+				if w && ks != pl.Keyspace {
+					return nil, false, sqlerr.New(sqlerr.ERCantDoThisInTrx, "25000",
+						"transaction_mode=single: this transaction already wrote in keyspace %s and cannot write in keyspace %s", ks, pl.Keyspace)
+				}
+			}
+		}
+		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		if err != nil {
+			return nil, false, err
+		}
+		tc, err := pool.get(context.Background(), s.settingsKey, s.settingsSQL)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := s.beginOn(tc); err != nil {
+			pool.discard(tc)
+			return nil, false, err
+		}
+		s.txConns[pl.Keyspace] = tc
+		if pl.Reserve != "" {
+			s.reserved[rkey] = tc
+		}
+		return tc, false, nil
+	}
+	pool, err := s.p.poolFor(rt, pl.Keyspace, pl.TabletType, s.c.Capabilities&clientFoundRows != 0)
+	if err != nil {
+		return nil, false, err
+	}
+	pc, err := pool.get(context.Background(), s.settingsKey, s.settingsSQL)
+	if err != nil {
+		return nil, false, err
+	}
+	if pl.Reserve != "" {
+		s.reserved[rkey] = pc
+		return pc, false, nil
+	}
+	return pc, true, nil
+}
+
+func (s *session) beginOn(c *backendConn) error {
+	begin := s.beginSQL
+	if begin == "" {
+		begin = "begin"
+	}
+	if _, err := c.exec(begin); err != nil {
+		return err
+	}
+	for _, sp := range s.savepoints {
+		if _, err := c.exec(sp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// route sends a statement to its keyspace and relays the answer.
+func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []byte, more bool) (bool, error) {
+	if pl.LocalInfile && s.c.Capabilities&clientLocalFiles == 0 {
+		return true, s.writeErr(sqlerr.New(1148, "42000", "The used command is not allowed with this MariaDB version (the client did not enable LOCAL INFILE)"))
+	}
+	bc, pooled, err := s.conn(rt, pl)
+	if err != nil {
+		return true, s.writeErr(err)
+	}
+	q := sql
+	if pl.Query != "" {
+		q = pl.Query
+	}
+	if s.queryLog != nil {
+		*s.queryLog = append(*s.queryLog, loggedQuery{pl.Keyspace, pl.TabletType.String(), bc.pool.addr, q})
+	}
+	if raw == nil {
+		raw = comQueryPayload(bc.wbuf[:0:0], q)
+	}
+	s.begin(bc, pl.LocalInfile)
+	if err := bc.command(raw); err != nil {
+		s.end()
+		s.drop(pl, bc, pooled)
+		return true, s.writeErr(backendError(bc.pool.addr, err))
+	}
+	if pl.Write && s.inTx() {
+		s.txWrites[pl.Keyspace] = true
+	}
+	res, err := relay(s.c, bc, relayFlags{more: more, setStatus: true, sessStatus: s.statusAfter(bc), localFiles: s.c.Capabilities&clientLocalFiles != 0})
+	killed := s.end()
+	if err != nil {
+		s.drop(pl, bc, pooled)
+		if killed {
+			return true, s.writeErr(sqlerr.Interrupted())
+		}
+		if bc.broken {
+			// The backend went away mid-response: the client's protocol state is unknown.
+			return true, err
+		}
+		return true, err
+	}
+	if bc.status&statusInTrans == 0 && s.txConns[pl.Keyspace] == bc && !s.inTx() {
+		delete(s.txConns, pl.Keyspace)
+	}
+	if pooled {
+		bc.pool.put(bc)
+	}
+	return res.err != nil, nil
+}
+
+// statusAfter predicts the session status bits for the final packet: the relay patches
+// them in before the response is written.
+func (s *session) statusAfter(bc *backendConn) uint16 {
+	st := uint16(0)
+	if s.autocommit {
+		st |= statusAutocommit
+	}
+	if s.inTx() {
+		st |= statusInTrans
+	}
+	return st
+}
+
+// drop forgets a connection that failed.
+func (s *session) drop(pl *planner.Plan, bc *backendConn, pooled bool) {
+	for ks, c := range s.txConns {
+		if c == bc {
+			delete(s.txConns, ks)
+		}
+	}
+	for k, c := range s.reserved {
+		if c == bc {
+			delete(s.reserved, k)
+		}
+	}
+	bc.pool.discard(bc)
+}
+
+func (s *session) begin(bc *backendConn, noWatch bool) {
+	s.runMu.Lock()
+	s.running = runningQuery{active: true, start: time.Now(), conn: bc, noWatch: noWatch}
+	s.runMu.Unlock()
+}
+
+// end marks the running statement finished; it reports whether it was killed.
+func (s *session) end() bool {
+	s.runMu.Lock()
+	r := s.running
+	s.running = runningQuery{}
+	s.runMu.Unlock()
+	if r.watching != nil {
+		close(r.watching)
+	}
+	return r.killed
+}
+
+// watch is called by the reaper: it kills a statement past the timeout, and starts
+// watching for the client's disconnect once a statement runs longer than a second.
+func (s *session) watch(now time.Time, timeout time.Duration) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	r := &s.running
+	if !r.active || r.killed {
+		return
+	}
+	age := now.Sub(r.start)
+	if timeout > 0 && age > timeout {
+		r.killed = true
+		go r.conn.pool.killQuery(r.conn.id)
+		return
+	}
+	if age > time.Second && r.watching == nil && !r.noWatch {
+		stop := make(chan struct{})
+		r.watching = stop
+		bc := r.conn
+		go func() {
+			if s.c.WaitClientGone(stop) {
+				s.runMu.Lock()
+				if s.running.conn == bc {
+					s.running.killed = true
+				}
+				s.runMu.Unlock()
+				_ = bc.pool.killQuery(bc.id)
+			}
+		}()
+	}
+}
+
+// local executes plans the proxy answers itself.
+func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more bool) (bool, error) {
+	ok := func() (bool, error) {
+		st := s.status()
+		if more {
+			st |= statusMoreResults
+		}
+		return false, s.c.WriteOK(0, 0, st, 0, "")
+	}
+	fail := func(err error) (bool, error) { return true, s.writeErr(err) }
+	switch pl.Kind {
+	case planner.Use:
+		if err := s.use(pl.Keyspace + map[bool]string{true: "@" + pl.TabletName}[pl.UseType]); err != nil {
+			return fail(err)
+		}
+		return ok()
+	case planner.Set:
+		if err := s.set(rt, pl); err != nil {
+			return fail(err)
+		}
+		return ok()
+	case planner.Begin:
+		if s.inTx() && len(s.txConns) > 0 {
+			if err := s.finish("commit"); err != nil { // MySQL commits an open transaction on BEGIN
+				return fail(err)
+			}
+		}
+		if !s.explicitTx {
+			s.p.metrics.openTx.Inc()
+		}
+		s.explicitTx, s.beginSQL, s.savepoints = true, pl.BeginSQL, nil
+		return ok()
+	case planner.Commit, planner.Rollback:
+		err := s.finish(strings.ToLower(string(pl.Kind)))
+		if err != nil {
+			return fail(err)
+		}
+		return ok()
+	case planner.Savepoint:
+		for _, c := range s.txConns {
+			if _, err := c.exec(sql); err != nil {
+				return fail(err)
+			}
+		}
+		if s.inTx() {
+			s.savepoints = append(s.savepoints, sql)
+		}
+		return ok()
+	case planner.Unlock:
+		for _, c := range s.reserved {
+			if _, err := c.exec(sql); err != nil {
+				return fail(err)
+			}
+		}
+		return ok()
+	case planner.ShowKeyspaces:
+		var rows [][]string
+		for _, n := range s.p.keyspaceNames(s.c.User, rt) {
+			if pl.Like == "" || likeMatch(pl.Like, n) {
+				rows = append(rows, []string{n})
+			}
+		}
+		return false, s.writeTable([]string{"Database"}, rows, more, "")
+	case planner.ShowVSchema:
+		var rows [][]string
+		for _, t := range rt.VSchemaTables(pl.Keyspace) {
+			rows = append(rows, []string{t})
+		}
+		return false, s.writeTable([]string{"Tables"}, rows, more, "")
+	case planner.SelectDatabase:
+		cols := []wire.Column{{Name: pl.Like}}
+		var v []byte
+		if s.keyspace != "" {
+			v = []byte(s.keyspace)
+		}
+		st := s.status()
+		if more {
+			st |= statusMoreResults
+		}
+		return false, s.c.WriteResult(cols, [][][]byte{{v}}, st, false)
+	case planner.AlterVSchema:
+		if !s.c.User.Admin {
+			return fail(sqlerr.AdminOnly("ALTER VSCHEMA"))
+		}
+		table := pl.Tables[0][len(pl.Keyspace)+1:]
+		_, err := s.p.cfg.Routing.Update(func(sc *router.Schema) error {
+			if pl.VSchemaAdd {
+				sc.AddTable(pl.Keyspace, table)
+			} else {
+				if vs := sc.VSchema[pl.Keyspace]; vs == nil || vs.Tables[table] == nil {
+					return sqlerr.New(sqlerr.ERNoSuchTable, "42S02", "table %s not found in the VSchema of keyspace %s", table, pl.Keyspace)
+				}
+				sc.DropTable(pl.Keyspace, table)
+			}
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		return ok()
+	case planner.VExplain:
+		return s.vexplain(rt, pl, more)
+	}
+	return fail(sqlerr.Internal("unhandled plan kind %s", pl.Kind))
+}
+
+// finish commits or rolls back every keyspace's transaction, in keyspace-name order.
+func (s *session) finish(verb string) error {
+	if s.explicitTx {
+		s.p.metrics.openTx.Dec()
+	}
+	s.explicitTx, s.beginSQL, s.savepoints = false, "", nil
+	clear(s.txWrites)
+	names := make([]string, 0, len(s.txConns))
+	for ks := range s.txConns {
+		names = append(names, ks)
+	}
+	sort.Strings(names)
+	var first error
+	for _, ks := range names {
+		c := s.txConns[ks]
+		delete(s.txConns, ks)
+		_, err := c.exec(verb)
+		if err != nil && first == nil {
+			first = err
+		}
+		if s.isReserved(c) {
+			continue
+		}
+		if err != nil {
+			c.pool.discard(c)
+		} else {
+			c.pool.put(c)
+		}
+	}
+	return first
+}
+
+func (s *session) isReserved(c *backendConn) bool {
+	for _, r := range s.reserved {
+		if r == c {
+			return true
+		}
+	}
+	return false
+}
+
+// set applies tracked settings: validated by running them on a backend connection first,
+// then remembered and replayed on every connection the session takes from a pool.
+func (s *session) set(rt *router.Table, pl *planner.Plan) error {
+	if len(pl.Settings) > 0 {
+		next := make(map[string]string, len(s.settings)+len(pl.Settings))
+		for k, v := range s.settings {
+			next[k] = v
+		}
+		for _, st := range pl.Settings {
+			next[st.Name] = st.SQL
+		}
+		names := make([]string, 0, len(next))
+		for k := range next {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		sqls := make([]string, len(names))
+		for i, n := range names {
+			sqls[i] = next[n]
+		}
+		key := strings.Join(sqls, ";\x00")
+		// Validate on a connection of the session's keyspace (or the first keyspace).
+		ks := s.keyspace
+		if ks == "" {
+			if names := rt.KeyspaceNames(); len(names) > 0 {
+				ks = names[0]
+			}
+		}
+		pool, err := s.p.poolFor(rt, ks, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		if err != nil {
+			return err
+		}
+		c, err := pool.get(context.Background(), s.settingsKey, s.settingsSQL)
+		if err != nil {
+			return err
+		}
+		for _, st := range pl.Settings {
+			if _, err := c.exec(st.SQL); err != nil {
+				pool.discard(c) // its settings are now unknown
+				return err
+			}
+		}
+		c.settings = key
+		pool.put(c)
+		// Connections already held by the session get the new settings too.
+		for _, held := range s.heldConns() {
+			for _, st := range pl.Settings {
+				if _, err := held.exec(st.SQL); err != nil {
+					return err
+				}
+			}
+			held.settings = key
+		}
+		s.settings, s.settingsKey, s.settingsSQL = next, key, sqls
+	}
+	if pl.Autocommit != nil {
+		on := *pl.Autocommit
+		if on && !s.autocommit && !s.explicitTx && len(s.txConns) > 0 {
+			// SET autocommit=1 commits the implicit transaction, as on MySQL.
+			if err := s.finish("commit"); err != nil {
+				return err
+			}
+		}
+		s.autocommit = on
+	}
+	return nil
+}
+
+func (s *session) heldConns() []*backendConn {
+	seen := map[*backendConn]bool{}
+	var out []*backendConn
+	for _, c := range s.txConns {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	for _, c := range s.reserved {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// vexplain shows a plan (PLAN) or runs the statement and lists its backend queries (QUERIES).
+func (s *session) vexplain(rt *router.Table, pl *planner.Plan, more bool) (bool, error) {
+	inner := pl.Inner
+	if pl.VExplainMode == "plan" {
+		rows := [][]string{}
+		if inner.Kind == planner.Route {
+			k, _ := rt.Keyspace(inner.Keyspace)
+			servers := []string{k.Primary}
+			if inner.TabletType != router.Primary {
+				servers = k.Servers(inner.TabletType)
+			}
+			rows = append(rows, []string{"Route", inner.Keyspace, inner.TabletType.String(), strings.Join(servers, ","), inner.Query, strings.Join(inner.Rules, ",")})
+		} else {
+			b, _ := json.Marshal(inner)
+			rows = append(rows, []string{string(inner.Kind), inner.Keyspace, "", "", string(b), ""})
+		}
+		return false, s.writeTable([]string{"operator", "keyspace", "tablet_type", "servers", "query", "routing_rules"}, rows, more, "")
+	}
+	if inner.Kind != planner.Route {
+		return true, s.writeErr(sqlerr.Unsupported("VEXPLAIN QUERIES of a %s statement", inner.Kind))
+	}
+	// Run the statement with a discarding client writer is not possible on the wire;
+	// run it through a private relay that drops the result.
+	var log []loggedQuery
+	s.queryLog = &log
+	err := s.runDiscard(rt, inner)
+	s.queryLog = nil
+	if err != nil {
+		return true, s.writeErr(err)
+	}
+	rows := make([][]string, len(log))
+	for i, q := range log {
+		rows[i] = []string{itoa(uint64(i)), q.keyspace, q.tabletType, q.addr, q.sql}
+	}
+	return false, s.writeTable([]string{"#", "keyspace", "tablet_type", "server", "query"}, rows, more, "")
+}
+
+// runDiscard executes a routed plan and reads its response without sending it to the
+// client (VEXPLAIN QUERIES).
+func (s *session) runDiscard(rt *router.Table, pl *planner.Plan) error {
+	bc, pooled, err := s.conn(rt, pl)
+	if err != nil {
+		return err
+	}
+	*s.queryLog = append(*s.queryLog, loggedQuery{pl.Keyspace, pl.TabletType.String(), bc.pool.addr, pl.Query})
+	_, err = bc.exec(pl.Query)
+	if pooled {
+		bc.pool.put(bc)
+	}
+	return err
+}
+
+// fieldList answers COM_FIELD_LIST (the mariadb client's tab completion) from the table's keyspace.
+func (s *session) fieldList(pkt []byte) error {
+	body := pkt[1:]
+	i := 0
+	for i < len(body) && body[i] != 0 {
+		i++
+	}
+	table := string(body[:i])
+	rt := s.p.cfg.Routing.Load()
+	t, err := rt.Resolve("", table, s.keyspace, s.tabletType)
+	if err != nil {
+		return s.writeErr(err)
+	}
+	pl := &planner.Plan{Kind: planner.Route, Keyspace: t.Keyspace, TabletType: s.tabletType}
+	bc, pooled, err := s.conn(rt, pl)
+	if err != nil {
+		return s.writeErr(err)
+	}
+	out := append([]byte{comFieldList}, t.Table...)
+	out = append(out, body[i:]...)
+	if err := bc.command(out); err != nil {
+		s.drop(pl, bc, pooled)
+		return s.writeErr(backendError(bc.pool.addr, err))
+	}
+	if err := relayFieldList(s.c, bc); err != nil {
+		s.drop(pl, bc, pooled)
+		return err
+	}
+	if pooled {
+		bc.pool.put(bc)
+	}
+	return nil
+}
+
+func likeMatch(pattern, s string) bool {
+	// SQL LIKE: % any run, _ one character; path.Match does the rest after translation.
+	var b strings.Builder
+	for _, r := range pattern {
+		switch r {
+		case '%':
+			b.WriteByte('*')
+		case '_':
+			b.WriteByte('?')
+		case '*', '?', '[', '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	ok, _ := path.Match(b.String(), s)
+	return ok
+}

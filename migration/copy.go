@@ -1,0 +1,284 @@
+package migration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vtgate-lite/vtgate-lite/router"
+)
+
+// copyCycleBudget bounds one copy cycle: after it the cycle ends, the next one snapshots again
+// and fast-forwards the target, so the binlog backlog and the snapshot's age stay bounded.
+var copyCycleBudget = 10 * time.Minute
+
+// maxStatementBytes keeps multi-row statements well below max_allowed_packet.
+const maxStatementBytes = 4 << 20
+
+// snapshot starts a consistent-snapshot transaction on c and returns its exact binlog position.
+func snapshot(ctx context.Context, c *conn, ks *router.Keyspace, flavor string) (string, error) {
+	if _, err := c.exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		return "", err
+	}
+	if flavor == mysql8 {
+		// MySQL has no binlog_snapshot_*: hold a global read lock for the instant it takes to
+		// open the snapshot and read gtid_executed.
+		lk, err := dial(ctx, ks, c.addr, false)
+		if err != nil {
+			return "", err
+		}
+		defer lk.close()
+		if _, err := lk.exec("FLUSH TABLES WITH READ LOCK"); err != nil {
+			return "", err
+		}
+		defer lk.Execute("UNLOCK TABLES")
+		if _, err := c.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			return "", err
+		}
+		r, err := lk.exec("SELECT @@GLOBAL.gtid_executed")
+		if err != nil {
+			return "", err
+		}
+		pos, _ := r.GetString(0, 0)
+		return strings.ReplaceAll(pos, "\n", ""), nil
+	}
+	if _, err := c.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+		return "", err
+	}
+	r, err := c.exec("SHOW STATUS LIKE 'binlog_snapshot_%'")
+	if err != nil {
+		return "", err
+	}
+	var file, off string
+	for i := range r.RowNumber() {
+		k, _ := r.GetString(i, 0)
+		v, _ := r.GetString(i, 1)
+		switch strings.ToLower(k) {
+		case "binlog_snapshot_file":
+			file = v
+		case "binlog_snapshot_position":
+			off = v
+		}
+	}
+	if file == "" || off == "" {
+		return "", fmt.Errorf("%s: binlog_snapshot_file/position unavailable (is the binary log on?)", c.addr)
+	}
+	r, err = c.exec(fmt.Sprintf("SELECT BINLOG_GTID_POS(%s, %s)", quote(file), off))
+	if err != nil {
+		return "", err
+	}
+	pos, _ := r.GetString(0, 0)
+	return pos, nil
+}
+
+const (
+	mariadb = "mariadb"
+	mysql8  = "mysql"
+)
+
+func detectFlavor(c *conn) (string, error) {
+	r, err := c.exec("SELECT VERSION()")
+	if err != nil {
+		return "", err
+	}
+	v, _ := r.GetString(0, 0)
+	if strings.Contains(strings.ToLower(v), "mariadb") {
+		return mariadb, nil
+	}
+	return mysql8, nil
+}
+
+// copyBatch is rows read from the snapshot, rendered, with the key of the last one.
+type copyBatch struct {
+	rows   [][]string
+	lastpk []string
+	done   bool
+	err    error
+}
+
+// copyTable copies cs.Table from the snapshot on snap into the target until the table is done
+// or deadline passes. Every batch commits with its copy_state row. It returns whether the table
+// is done.
+func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB string, ti *tableInfo, cs *copyState, deadline time.Time, lagCheck func() error) (bool, error) {
+	batchRows := r.e.cfg.CopyBatchRows
+	reads := make(chan copyBatch, 1) // one batch in flight while the previous one is written
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(reads)
+		lastpk := cs.LastPK
+		start, copied := time.Now(), int64(0)
+		for {
+			if err := lagCheck(); err != nil {
+				reads <- copyBatch{err: err}
+				return
+			}
+			if cap := r.e.cfg.CopyRowsPerSecond; cap > 0 {
+				want := time.Duration(float64(copied) / float64(cap) * float64(time.Second))
+				if d := want - time.Since(start); d > 0 {
+					select {
+					case <-time.After(d):
+					case <-rctx.Done():
+						return
+					}
+				}
+			}
+			q := "SELECT " + ti.columnList() + " FROM " + ident(srcDB) + "." + ident(ti.Name)
+			if lastpk != nil {
+				q += " WHERE " + ti.keyAfter(lastpk)
+			}
+			q += fmt.Sprintf(" ORDER BY %s LIMIT %d", ti.keyList(), batchRows)
+			res, err := snap.exec(q)
+			if err != nil {
+				reads <- copyBatch{err: err}
+				return
+			}
+			b := copyBatch{rows: make([][]string, 0, res.RowNumber())}
+			for _, vals := range res.Values {
+				row := make([]string, len(vals))
+				for j := range vals {
+					row[j] = fieldLiteral(ti.Columns[j], &vals[j])
+				}
+				b.rows = append(b.rows, row)
+			}
+			res.Close()
+			b.done = len(b.rows) < batchRows
+			if len(b.rows) > 0 {
+				last := b.rows[len(b.rows)-1]
+				b.lastpk = make([]string, len(ti.Key))
+				for i, k := range ti.Key {
+					b.lastpk[i] = last[k]
+				}
+				lastpk = b.lastpk
+			}
+			copied += int64(len(b.rows))
+			select {
+			case reads <- b:
+			case <-rctx.Done():
+				return
+			}
+			if b.done || time.Now().After(deadline) {
+				return
+			}
+		}
+	}()
+	cols := make([]string, len(ti.Columns))
+	for i, c := range ti.Columns {
+		cols[i] = c.Name
+	}
+	suffix := onDupSuffix(cols)
+	head := "INSERT INTO " + ident(tgtDB) + "." + ident(ti.Name) + " (" + ti.columnList() + ") VALUES "
+	for b := range reads {
+		if b.err != nil {
+			return false, b.err
+		}
+		if _, err := tconn.exec("BEGIN"); err != nil {
+			return false, err
+		}
+		var sb strings.Builder
+		flush := func() error {
+			if sb.Len() == 0 {
+				return nil
+			}
+			sb.WriteString(suffix)
+			_, err := tconn.exec(sb.String())
+			sb.Reset()
+			return err
+		}
+		for _, row := range b.rows {
+			if sb.Len() == 0 {
+				sb.WriteString(head)
+			} else {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('(')
+			for j, v := range row {
+				if j > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString(v)
+			}
+			sb.WriteByte(')')
+			if sb.Len() > maxStatementBytes {
+				if err := flush(); err != nil {
+					return false, err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return false, err
+		}
+		if _, err := tconn.exec(updateCopyStateSQL(r.ref, ti.Name, b.lastpk, int64(len(b.rows)), b.done)); err != nil {
+			return false, err
+		}
+		if _, err := tconn.exec("COMMIT"); err != nil {
+			return false, err
+		}
+		if b.lastpk != nil {
+			cs.LastPK = b.lastpk
+		}
+		cs.RowsCopied += int64(len(b.rows))
+		cs.Done = b.done
+		r.copied(ti.Name, int64(len(b.rows)), cs)
+		if b.done {
+			return true, nil
+		}
+	}
+	return false, ctx.Err()
+}
+
+var secondaryKeyRE = regexp.MustCompile("(?i)^\\s*(UNIQUE |FULLTEXT |SPATIAL )?(KEY|INDEX) ")
+
+// splitSecondaryKeys removes secondary index definitions from a CREATE TABLE statement (except
+// keep, the unique key used as row identity) and returns them as ALTER TABLE clauses.
+func splitSecondaryKeys(create, keep string) (string, []string) {
+	lines := strings.Split(create, "\n")
+	var out, keys []string
+	for _, l := range lines {
+		if secondaryKeyRE.MatchString(l) && (keep == "" || !strings.Contains(l, "`"+keep+"`")) {
+			def := strings.TrimSuffix(strings.TrimSpace(l), ",")
+			keys = append(keys, "ADD "+def)
+			continue
+		}
+		out = append(out, l)
+	}
+	// Fix a trailing comma left before the closing parenthesis.
+	for i := len(out) - 1; i > 0; i-- {
+		if strings.HasPrefix(strings.TrimSpace(out[i]), ")") {
+			out[i-1] = strings.TrimSuffix(out[i-1], ",")
+			break
+		}
+	}
+	return strings.Join(out, "\n"), keys
+}
+
+// buildDeferredKeys adds the secondary keys removed at creation; IF NOT EXISTS makes a retry
+// after a crash harmless.
+func buildDeferredKeys(tconn *conn, ref WorkflowRef, tgtDB, table string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	adds := make([]string, len(keys))
+	for i, k := range keys {
+		adds[i] = addIfNotExists(k)
+	}
+	if _, err := tconn.exec("ALTER TABLE " + ident(tgtDB) + "." + ident(table) + " " + strings.Join(adds, ", ")); err != nil {
+		return err
+	}
+	_, err := tconn.exec("UPDATE " + sidecarDB + ".copy_state SET deferred_keys=''" + csWhere(ref, table))
+	return err
+}
+
+var addKeyRE = regexp.MustCompile("(?i)^ADD (UNIQUE |FULLTEXT |SPATIAL )?(KEY|INDEX) ")
+
+func addIfNotExists(def string) string {
+	return addKeyRE.ReplaceAllStringFunc(def, func(m string) string { return strings.TrimSuffix(m, " ") + " IF NOT EXISTS " })
+}
+
+func marshalKeys(keys []string) string {
+	b, _ := json.Marshal(keys)
+	return string(b)
+}

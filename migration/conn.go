@@ -36,7 +36,10 @@ func dial(ctx context.Context, ks *router.Keyspace, addr string, data bool) (*co
 		return nil, &connError{addr: addr, err: err}
 	}
 	cn := &conn{Conn: c, addr: addr}
-	cn.stop = context.AfterFunc(ctx, func() { c.Close() })
+	// Close only the socket from the other goroutine: it is safe against a concurrent query,
+	// which then fails, while go-mysql's own Close is not.
+	nc := c.Conn.Conn
+	cn.stop = context.AfterFunc(ctx, func() { nc.Close() })
 	setup := []string{"SET time_zone='+00:00'", "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"}
 	if data {
 		setup = append(setup, "SET NAMES binary", "SET SESSION foreign_key_checks=0", "SET SESSION unique_checks=1")

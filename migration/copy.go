@@ -217,12 +217,7 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 		if _, err := tconn.exec("COMMIT"); err != nil {
 			return false, err
 		}
-		if b.lastpk != nil {
-			cs.LastPK = b.lastpk
-		}
-		cs.RowsCopied += int64(len(b.rows))
-		cs.Done = b.done
-		r.copied(ti.Name, int64(len(b.rows)), cs)
+		r.copied(ti.Name, int64(len(b.rows)), cs, b.lastpk, b.done)
 		if b.done {
 			return true, nil
 		}

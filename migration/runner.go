@@ -416,7 +416,9 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 				if err := buildDeferredKeys(tconn, r.ref, tks.Database, t, cs.DeferredKeys); err != nil {
 					return nil, err
 				}
+				r.mu.Lock()
 				cs.DeferredKeys = nil
+				r.mu.Unlock()
 			}
 			continue
 		}
@@ -441,7 +443,9 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 		if err := buildDeferredKeys(tconn, r.ref, tks.Database, t, cs.DeferredKeys); err != nil {
 			return nil, err
 		}
+		r.mu.Lock()
 		cs.DeferredKeys = nil
+		r.mu.Unlock()
 	}
 	snap.Execute("ROLLBACK")
 	r.setMessage("")
@@ -677,9 +681,14 @@ func (r *runner) applied(events, txns int64, pos string) {
 	r.e.metrics.txns.WithLabelValues(r.ref.String()).Add(float64(txns))
 }
 
-func (r *runner) copied(table string, n int64, cs *copyState) {
+func (r *runner) copied(table string, n int64, cs *copyState, lastpk []string, done bool) {
 	now := time.Now()
 	r.mu.Lock()
+	if lastpk != nil {
+		cs.LastPK = lastpk
+	}
+	cs.RowsCopied += n
+	cs.Done = done
 	r.st.Retries = 0
 	if strings.HasPrefix(r.st.Message, "retry") {
 		r.st.Message = ""

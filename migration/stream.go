@@ -26,12 +26,15 @@ const (
 
 var serverIDSeq atomic.Uint32
 
-// syncRequest asks a running stream to stop exactly at Pos, call Fn with nothing uncommitted,
-// and carry on (VDIFF's "run the target exactly to P").
+// syncRequest is VDIFF's "stop the stream, snapshot the source at P, run the target exactly
+// to P, snapshot the target": at a transaction boundary the stream commits and calls Snapshot
+// with its source address (P is then at or after everything applied), streams on until its
+// position is exactly P, commits, calls Fn with nothing uncommitted, and carries on.
 type syncRequest struct {
-	Pos   string
-	Fn    func() error
-	Reply chan error
+	Snapshot func(addr string) (string, error)
+	Fn       func() error
+	Reply    chan error
+	pos      string
 }
 
 // pendingDDL is a DDL statement met by the stream and not yet applied or skipped.
@@ -141,6 +144,35 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 	ticker := time.NewTicker(idleFlush)
 	defer ticker.Stop()
 	var sync *syncRequest
+	// serve advances a VDIFF request; call it only at a transaction boundary.
+	serve := func() error {
+		if sync == nil {
+			return nil
+		}
+		if sync.pos == "" {
+			if err := f.commit(); err != nil {
+				return err
+			}
+			p, err := sync.Snapshot(srcAddr)
+			if err == nil && !gtidContains(f.flavor, p, f.committed) {
+				err = fmt.Errorf("source snapshot position %s is behind the stream position %s", p, f.committed)
+			}
+			if err != nil {
+				sync.Reply <- err
+				sync = nil
+				return nil
+			}
+			sync.pos = p
+		}
+		if gtidContains(f.flavor, f.pos.String(), sync.pos) {
+			if err := f.commit(); err != nil {
+				return err
+			}
+			sync.Reply <- sync.Fn()
+			sync = nil
+		}
+		return nil
+	}
 	f.r.setStreamAddr(srcAddr)
 	for {
 		var it item
@@ -156,9 +188,8 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 				if stopAt != "" && gtidContains(f.flavor, f.committed, stopAt) {
 					return nil, nil
 				}
-				if sync != nil && gtidContains(f.flavor, f.committed, sync.Pos) {
-					sync.Reply <- sync.Fn()
-					sync = nil
+				if err := serve(); err != nil {
+					return nil, err
 				}
 			}
 			select {
@@ -198,12 +229,8 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 				}
 				return nil, nil
 			}
-			if sync != nil && gtidContains(f.flavor, f.pos.String(), sync.Pos) {
-				if err := f.commit(); err != nil {
-					return nil, err
-				}
-				sync.Reply <- sync.Fn()
-				sync = nil
+			if err := serve(); err != nil {
+				return nil, err
 			}
 			if f.pendingRows >= maxBatchRows || (f.inTxn && time.Since(f.firstDirty) > maxBatchDelay) {
 				if err := f.commit(); err != nil {

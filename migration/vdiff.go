@@ -124,32 +124,14 @@ func (d *differ) diff(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// 1. Snapshot the source at P, on the server the stream reads.
-	r.mu.Lock()
-	addr := r.streamAddr
-	r.mu.Unlock()
+	// 1. Pause the stream at a transaction boundary and snapshot the source at P there (on the
+	// server the stream reads, so P is at or after everything applied).
+	// 2. Run the target exactly to P, snapshot it, let the stream go on.
 	var ssnap *conn
-	if addr != "" {
-		ssnap, err = dial(ctx, sks, addr, true)
-	}
-	if ssnap == nil {
-		ssnap, err = r.dialSource(ctx, sks)
-	}
-	if err != nil {
-		return err
-	}
-	defer ssnap.close()
+	defer func() { ssnap.close() }()
 	r.mu.Lock()
 	flavor := r.rec.Flavor
 	r.mu.Unlock()
-	pos, err := snapshot(ctx, ssnap, sks, flavor)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.pos = pos
-	d.mu.Unlock()
-	// 2. Run the target exactly to P and snapshot it there, while the stream is paused at P.
 	tsnap, err := dial(ctx, tks, tks.Primary, true)
 	if err != nil {
 		return err
@@ -158,10 +140,22 @@ func (d *differ) diff(ctx context.Context) error {
 	if _, err := tsnap.exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
 		return err
 	}
-	req := &syncRequest{Pos: pos, Reply: make(chan error, 1), Fn: func() error {
-		_, err := tsnap.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-		return err
-	}}
+	req := &syncRequest{Reply: make(chan error, 1),
+		Snapshot: func(addr string) (string, error) {
+			var err error
+			if ssnap, err = dial(ctx, sks, addr, true); err != nil {
+				return "", err
+			}
+			pos, err := snapshot(ctx, ssnap, sks, flavor)
+			d.mu.Lock()
+			d.pos = pos
+			d.mu.Unlock()
+			return pos, err
+		},
+		Fn: func() error {
+			_, err := tsnap.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+			return err
+		}}
 	deadline := time.After(10 * time.Minute)
 	select {
 	case r.syncCh <- req:
@@ -173,10 +167,10 @@ func (d *differ) diff(ctx context.Context) error {
 	select {
 	case err := <-req.Reply:
 		if err != nil {
-			return fmt.Errorf("snapshot target at %s: %w", pos, err)
+			return fmt.Errorf("synchronize source and target snapshots: %w", err)
 		}
 	case <-deadline:
-		return fmt.Errorf("the target did not reach %s within 10m", pos)
+		return errors.New("the target did not reach the source snapshot's position within 10m")
 	case <-ctx.Done():
 		return ctx.Err()
 	}

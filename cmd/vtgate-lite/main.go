@@ -29,7 +29,6 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
@@ -115,8 +114,10 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		}
 	}
 
+	// The proxy registers on its own registry (tests build many proxies in one process);
+	// the migration engine and the Go/process collectors use the default one. /metrics
+	// serves both.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	tlsCfg, err := clientTLS(cfg)
 	if err != nil {
@@ -130,6 +131,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	for _, u := range cfg.Users {
 		users[u.Name] = &wire.User{Name: u.Name, Password: u.Password, NativeHash: u.PasswordHash, Admin: u.Admin, Keyspaces: u.Keyspaces}
 	}
+	adm := newAdmin(cfg, holder, log)
 	p, err := proxy.New(proxy.Config{
 		Routing:         holder,
 		Users:           func(name string) (*wire.User, bool) { u, ok := users[name]; return u, ok },
@@ -144,7 +146,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		QueryTimeout:    cfg.QueryTimeout,
 		MaxReplicaLag:   cfg.MaxReplicaLag,
 		TransactionMode: cfg.TransactionMode,
-		Admin:           newAdmin(cfg, holder, log),
+		Admin:           adm,
 		Registerer:      reg,
 		Logger:          log,
 	})
@@ -162,9 +164,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Serve(ctx, l) })
 	g.Go(func() error { return serveHTTP(ctx, cfg, reg) })
-	if eng := engineOf(p); eng != nil {
-		g.Go(func() error { return eng.Run(ctx) })
-	}
+	g.Go(func() error { return adm.Run(ctx) })
 	if cfgPath != "" {
 		g.Go(func() error {
 			config.Watch(ctx, cfgPath, fs, func(nc *config.Config) {
@@ -182,7 +182,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 
 func serveHTTP(ctx context.Context, cfg *config.Config, reg *prometheus.Registry) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	if cfg.HTTPDebug {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

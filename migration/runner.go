@@ -111,6 +111,14 @@ func (r *runner) run(ctx context.Context) {
 		ev = nil
 		var rejected error
 		for _, a := range acts {
+			switch a.(type) {
+			case ActCopyCycle, ActStream, ActIdle, ActBackoff:
+				// The command has been acted on; the work that follows may run for long.
+				if reply != nil {
+					reply <- rejected
+					reply = nil
+				}
+			}
 			next, err := r.perform(ctx, a)
 			if ctx.Err() != nil {
 				return
@@ -427,10 +435,8 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 			break
 		}
 		ti := r.moved[strings.ToLower(t)]
-		if cs.RowsTotal < 0 {
-			if err := r.countRows(snap, tconn, sks.Database, ti, cs); err != nil {
-				return nil, err
-			}
+		if err := r.countRows(snap, tconn, sks.Database, ti, cs); err != nil {
+			return nil, err
 		}
 		done, err := r.copyTable(ctx, snap, tconn, sks.Database, tks.Database, ti, cs, deadline, lagCheck)
 		if err != nil {
@@ -452,24 +458,31 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 	return EvCycleDone{AllCopied: all}, nil
 }
 
-// countRows sets rows_total: exact (COUNT(*) in the snapshot) when the table is small enough
-// for that to be cheap, else InnoDB's estimate, flagged as such.
+// countRows sets rows_total to the rows copied so far plus the rows left in this cycle's
+// snapshot (COUNT(*) of the remaining key range: exact). Tables larger than the InnoDB estimate
+// threshold get the estimate instead, flagged as such, so a huge table never waits on a count.
 func (r *runner) countRows(snap, tconn *conn, db string, ti *tableInfo, cs *copyState) error {
 	res, err := snap.exec(fmt.Sprintf("SELECT IFNULL(TABLE_ROWS,0) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s", quote(db), quote(ti.Name)))
 	if err != nil {
 		return err
 	}
 	est, _ := res.GetInt(0, 0)
-	total, exact := est, false
-	if est <= 2_000_000 {
-		res, err := snap.exec("SELECT COUNT(*) FROM " + ident(db) + "." + ident(ti.Name))
+	r.mu.Lock()
+	copied, lastpk := cs.RowsCopied, cs.LastPK
+	r.mu.Unlock()
+	total, exact := max(est, copied), false
+	if est <= exactCountLimit {
+		q := "SELECT COUNT(*) FROM " + ident(db) + "." + ident(ti.Name)
+		if lastpk != nil {
+			q += " WHERE " + ti.keyAfter(lastpk)
+		}
+		res, err := snap.exec(q)
 		if err != nil {
 			return err
 		}
-		total, _ = res.GetInt(0, 0)
-		exact = true
+		left, _ := res.GetInt(0, 0)
+		total, exact = copied+left, true
 	}
-	// rows_total counts rows in the snapshot, rows already copied included.
 	if _, err := tconn.exec(fmt.Sprintf("UPDATE %s.copy_state SET rows_total=%d, total_exact=%s%s", sidecarDB, total, boolSQL(exact), csWhere(r.ref, ti.Name))); err != nil {
 		return err
 	}
@@ -478,6 +491,9 @@ func (r *runner) countRows(snap, tconn *conn, db string, ti *tableInfo, cs *copy
 	r.mu.Unlock()
 	return nil
 }
+
+// exactCountLimit: up to this many rows (InnoDB estimate) progress uses an exact count.
+const exactCountLimit = 2_000_000
 
 func (r *runner) stream(ctx context.Context) (Event, error) {
 	sks, tks, err := r.keyspaces()
@@ -540,15 +556,16 @@ func (r *runner) execDDL(ctx context.Context) error {
 	if d == nil {
 		return nil
 	}
-	_, tks, err := r.keyspaces()
+	sks, tks, err := r.keyspaces()
 	if err != nil {
 		return err
 	}
+	stmt := rewriteQualifier(d.Stmt, sks.Database, tks.Database)
 	err = r.withTarget(ctx, func(t *conn) error {
 		if _, err := t.exec("USE " + ident(tks.Database)); err != nil {
 			return err
 		}
-		if _, err := t.exec(d.Stmt); err != nil {
+		if _, err := t.exec(stmt); err != nil {
 			return fmt.Errorf("ON DDL EXEC: %w", err)
 		}
 		return nil

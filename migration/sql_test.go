@@ -77,3 +77,17 @@ func TestSplitSecondaryKeys(t *testing.T) {
 		t.Errorf("addIfNotExists: %s", a)
 	}
 }
+
+func TestRewriteQualifier(t *testing.T) {
+	cases := map[string]string{
+		"ALTER TABLE commerce.customer ADD c INT":                "ALTER TABLE `customer_db`.customer ADD c INT",
+		"ALTER TABLE `commerce`.`customer` COMMENT 'commerce.x'": "ALTER TABLE `customer_db`.`customer` COMMENT 'commerce.x'",
+		"ALTER TABLE customer ADD commerce INT":                  "ALTER TABLE customer ADD commerce INT",
+		"RENAME TABLE commerce.a TO commerce.b":                  "RENAME TABLE `customer_db`.a TO `customer_db`.b",
+	}
+	for in, want := range cases {
+		if got := rewriteQualifier(in, "commerce", "customer_db"); got != want {
+			t.Errorf("%q: got %q want %q", in, got, want)
+		}
+	}
+}

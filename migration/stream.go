@@ -713,3 +713,56 @@ func ddlTokens(q string) []string {
 	}
 	return out
 }
+
+// rewriteQualifier replaces the database qualifier from with to in a statement (`from`.t and
+// from.t), leaving strings and comments alone: ON DDL EXEC runs the source's DDL on the target,
+// whose database may have another name.
+func rewriteQualifier(q, from, to string) string {
+	if from == to {
+		return q
+	}
+	var b strings.Builder
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				if q[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			j = min(j+1, len(q))
+			b.WriteString(q[i:j])
+			i = j
+		case c == '`':
+			end := strings.IndexByte(q[i+1:], '`')
+			if end < 0 {
+				b.WriteString(q[i:])
+				return b.String()
+			}
+			tok := q[i : i+end+2]
+			i += end + 2
+			if tok[1:len(tok)-1] == from && i < len(q) && q[i] == '.' {
+				tok = ident(to)
+			}
+			b.WriteString(tok)
+		case isIdentChar(c):
+			j := i
+			for j < len(q) && isIdentChar(q[j]) {
+				j++
+			}
+			tok := q[i:j]
+			if tok == from && j < len(q) && q[j] == '.' && (i == 0 || q[i-1] != '.') {
+				tok = ident(to)
+			}
+			b.WriteString(tok)
+			i = j
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}

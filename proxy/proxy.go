@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"vitess.io/vitess/go/vt/sqlparser"
 
@@ -76,6 +77,48 @@ type Proxy struct {
 	sessions map[uint32]*session
 
 	rr atomic.Uint32
+
+	collMu     sync.Mutex
+	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
+}
+
+// collationSQL returns "SET NAMES <charset> COLLATE <collation>" for a client collation id,
+// asking a backend once per id.
+func (p *Proxy) collationSQL(id uint8) (string, error) {
+	p.collMu.Lock()
+	defer p.collMu.Unlock()
+	if stmt, ok := p.collations[id]; ok {
+		return stmt, nil
+	}
+	rt := p.cfg.Routing.Load()
+	names := rt.KeyspaceNames()
+	if len(names) == 0 {
+		return "", nil
+	}
+	k, _ := rt.Keyspace(names[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.ConnectWithContext(ctx, k.Primary, k.User, k.Password, "", 5*time.Second)
+	if err != nil {
+		return "", backendError(k.Primary, err)
+	}
+	defer c.Close()
+	r, err := c.Execute("SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = ?", int(id))
+	if err != nil {
+		return "", backendError(k.Primary, err)
+	}
+	defer r.Close()
+	stmt := ""
+	if r.RowNumber() > 0 {
+		cs, _ := r.GetString(0, 0)
+		coll, _ := r.GetString(0, 1)
+		stmt = "SET NAMES " + cs + " COLLATE " + coll
+	}
+	if p.collations == nil {
+		p.collations = map[uint8]string{}
+	}
+	p.collations[id] = stmt
+	return stmt, nil
 }
 
 // New builds a proxy; Serve starts it.
@@ -234,6 +277,9 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 // Connected validates the handshake's schema and creates the session.
 func (p *Proxy) Connected(c *wire.Conn) error {
 	s := newSession(p, c)
+	if err := s.initCollation(); err != nil {
+		return err
+	}
 	if c.DB != "" {
 		if err := s.use(c.DB); err != nil {
 			return err

@@ -27,7 +27,7 @@ type env struct {
 	addr               string
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T, opts ...func(*Config)) *env {
 	t.Helper()
 	e := &env{}
 	e.commerce = testcluster.Start(t, testcluster.Options{Replicas: []string{"replica", "rdonly"}, Databases: []string{"commerce"}})
@@ -61,12 +61,16 @@ func startEnv(t *testing.T) *env {
 		"admin": {Name: "admin", Password: "secret", Admin: true},
 		"ro":    {Name: "ro", Password: "secret", Keyspaces: []string{"commerce"}},
 	}
-	e.proxy, err = New(Config{
+	cfg := Config{
 		Routing:       e.holder,
 		Users:         func(n string) (*wire.User, bool) { u, ok := users[n]; return u, ok },
 		ServerVersion: "10.11.0-MariaDB-vtgate-lite",
 		PoolSize:      8,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.proxy, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

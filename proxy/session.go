@@ -176,6 +176,7 @@ func (s *session) reset() {
 	s.settings, s.settingsKey, s.settingsSQL = map[string]string{}, "", nil
 	s.savepoints = nil
 	s.stmts = map[uint32]*clientStmt{}
+	_ = s.initCollation() // known already: the lookup is cached from the handshake
 }
 
 // use switches the session's keyspace ("ks" or "ks@type").
@@ -675,16 +676,7 @@ func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 		for _, st := range pl.Settings {
 			next[st.Name] = st.SQL
 		}
-		names := make([]string, 0, len(next))
-		for k := range next {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		sqls := make([]string, len(names))
-		for i, n := range names {
-			sqls[i] = next[n]
-		}
-		key := strings.Join(sqls, ";\x00")
+		key, sqls := settingsKey(next)
 		// Validate on a connection of the session's keyspace (or the first keyspace).
 		ks := s.keyspace
 		if ks == "" {
@@ -729,6 +721,40 @@ func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 		}
 		s.autocommit = on
 	}
+	return nil
+}
+
+// settingsKey orders settings by name: the key that buckets pooled connections, and the
+// statements that produce it.
+func settingsKey(settings map[string]string) (string, []string) {
+	names := make([]string, 0, len(settings))
+	for k := range settings {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	sqls := make([]string, len(names))
+	for i, n := range names {
+		sqls[i] = settings[n]
+	}
+	return strings.Join(sqls, ";\x00"), sqls
+}
+
+// defaultCollation is the collation backend connections are opened with (utf8mb4_general_ci).
+const defaultCollation = 45
+
+// initCollation makes the client's handshake collation a tracked setting, so every backend
+// connection the session uses speaks the client's character set.
+func (s *session) initCollation() error {
+	id := s.c.Collation
+	if id == 0 || id == defaultCollation {
+		return nil
+	}
+	stmt, err := s.p.collationSQL(id)
+	if err != nil || stmt == "" {
+		return err // unknown to the backend: it would fall back to its default too
+	}
+	s.settings["names"] = stmt
+	s.settingsKey, s.settingsSQL = settingsKey(s.settings)
 	return nil
 }
 

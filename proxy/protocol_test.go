@@ -1,0 +1,172 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
+)
+
+func TestProtocolFeatures(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.QueryTimeout = 2 * time.Second })
+
+	t.Run("client collation reaches the backend", func(t *testing.T) {
+		db := e.open(t, "app", "commerce", "collation=latin1_swedish_ci")
+		db.SetMaxOpenConns(1)
+		got := queryStrings(t, db, "select @@character_set_client, @@collation_connection")
+		if got[0][0] != "latin1" || got[0][1] != "latin1_swedish_ci" {
+			t.Fatalf("backend sees %v", got)
+		}
+		plain := e.open(t, "app", "commerce")
+		if got := queryStrings(t, plain, "select @@collation_connection"); got[0][0] != "utf8mb4_general_ci" {
+			t.Fatalf("default client sees %v", got)
+		}
+	})
+
+	t.Run("COM_FIELD_LIST", func(t *testing.T) {
+		c, err := client.Connect(e.addr, "app", "secret", "commerce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fields, err := c.FieldList("product", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range fields {
+			names = append(names, string(f.Name))
+		}
+		if strings.Join(names, ",") != "sku,description,price" {
+			t.Fatalf("fields = %v", names)
+		}
+		if _, err := c.FieldList("nope", ""); err == nil {
+			t.Fatal("field list of a missing table succeeded")
+		}
+		// The connection is still in sync afterwards.
+		if r, err := c.Execute("select 1"); err != nil || r.RowNumber() != 1 {
+			t.Fatalf("after field list: %v", err)
+		}
+	})
+
+	t.Run("LOAD DATA LOCAL INFILE", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "orders.csv")
+		var buf bytes.Buffer
+		for i := 1; i <= 1000; i++ {
+			buf.WriteString("SKU-LD,")
+			buf.WriteString(strings.Repeat("x", 10))
+			buf.WriteString(",7\n")
+		}
+		// Distinct keys: description carries the row number.
+		buf.Reset()
+		for i := 1; i <= 1000; i++ {
+			buf.WriteString("LD-" + itoa(uint64(i)) + ",loaded,7\n")
+		}
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mysql.RegisterLocalFile(path)
+		db := e.open(t, "app", "commerce")
+		res, err := db.Exec("LOAD DATA LOCAL INFILE '" + path + "' INTO TABLE commerce.product FIELDS TERMINATED BY ','")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1000 {
+			t.Fatalf("loaded %d rows", n)
+		}
+		if got := queryStrings(t, db, "select count(*) from product where description = 'loaded'"); got[0][0] != "1000" {
+			t.Fatalf("count = %v", got)
+		}
+	})
+
+	t.Run("long data in prepared statements", func(t *testing.T) {
+		// A tiny maxAllowedPacket makes the driver send big parameters as COM_STMT_SEND_LONG_DATA.
+		db := e.open(t, "app", "commerce", "maxAllowedPacket=4096")
+		if _, err := db.Exec("create table blobs (id int primary key, body mediumblob)"); err != nil {
+			t.Fatal(err)
+		}
+		big := strings.Repeat("long-data-", 1000)
+		if _, err := db.Exec("insert into blobs values (?, ?)", 1, big); err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := db.QueryRow("select body from blobs where id = ?", 1).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != big {
+			t.Fatalf("long data round trip: got %d bytes, want %d", len(got), len(big))
+		}
+	})
+
+	t.Run("temporary tables keep their connection", func(t *testing.T) {
+		db := e.open(t, "app", "commerce")
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec("create temporary table tmp_x (a int)"); err != nil {
+			t.Fatal(err)
+		}
+		// Other sessions churn the pool meanwhile.
+		other := e.open(t, "app", "commerce")
+		for i := 0; i < 20; i++ {
+			if _, err := other.Exec("select 1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec("insert into tmp_x values (?)", i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := queryStrings(t, db, "select count(*) from tmp_x"); got[0][0] != "20" {
+			t.Fatalf("temp table rows = %v", got)
+		}
+	})
+
+	t.Run("statement timeout kills the backend query", func(t *testing.T) {
+		db := e.open(t, "app", "commerce")
+		start := time.Now()
+		_, err := db.Exec("select sleep(20)")
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("timeout did not stop the query (took %s)", time.Since(start))
+		}
+		// MariaDB answers a killed SLEEP with 1 (no error) or 1317: both end the statement early.
+		if err != nil && mysqlCode(err) != 1317 && mysqlCode(err) != 3024 {
+			t.Fatalf("unexpected error %v", err)
+		}
+	})
+
+	t.Run("client disconnect kills its backend query", func(t *testing.T) {
+		c, err := client.Connect(e.addr, "app", "secret", "commerce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _, _ = c.Execute("select sleep(1.9), 'disconnect-marker'") }()
+		time.Sleep(1500 * time.Millisecond)
+		c.Close()
+		// With a 2s statement timeout in this env, look for the marker disappearing early.
+		admin, _ := sql.Open("mysql", e.commerce.Primary.DSN(""))
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for {
+			var n int
+			if err := admin.QueryRowContext(ctx, "select count(*) from information_schema.processlist where info like '%disconnect-marker%' and info not like '%processlist%'").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatal("backend query still running after the client left")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	_ = testcluster.RootPassword
+}

@@ -2,7 +2,11 @@ package proxy
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vtgate-lite/vtgate-lite/sqlerr"
@@ -20,6 +24,8 @@ type gate struct {
 	maxWait time.Duration
 	maxHeld int
 	held    int
+	n       atomic.Int32 // tables held: the hot path checks it without the lock
+	m       *metrics
 }
 
 func newGate() *gate {
@@ -50,6 +56,11 @@ func (g *gate) wait(ctx context.Context, tables []string) (bool, error) {
 		g.held++
 		g.mu.Unlock()
 		waited = true
+		heldAt := time.Now()
+		if g.m != nil {
+			g.m.held.Inc()
+			g.m.heldTotal.Inc()
+		}
 		t := time.NewTimer(g.maxWait)
 		var err error
 		select {
@@ -60,6 +71,10 @@ func (g *gate) wait(ctx context.Context, tables []string) (bool, error) {
 			err = ctx.Err()
 		}
 		t.Stop()
+		if g.m != nil {
+			g.m.held.Dec()
+			g.m.holdSeconds.Observe(time.Since(heldAt).Seconds())
+		}
 		g.mu.Lock()
 		g.held--
 		g.mu.Unlock()
@@ -76,6 +91,7 @@ func (g *gate) hold(tables []string) (release func()) {
 	for _, t := range tables {
 		g.holds[t] = ch
 	}
+	g.n.Store(int32(len(g.holds)))
 	g.mu.Unlock()
 	var once sync.Once
 	return func() {
@@ -86,16 +102,67 @@ func (g *gate) hold(tables []string) (release func()) {
 					delete(g.holds, t)
 				}
 			}
+			g.n.Store(int32(len(g.holds)))
 			g.mu.Unlock()
 			close(ch)
 		})
 	}
 }
 
-// active reports whether any hold is in place (fast path check without allocation).
-func (g *gate) active() bool {
+// active reports whether any hold is in place (one atomic load on the hot path).
+func (g *gate) active() bool { return g.n.Load() > 0 }
+
+// covers reports whether one of tables is held.
+func (g *gate) covers(tables []string) bool {
 	g.mu.Lock()
-	n := len(g.holds)
-	g.mu.Unlock()
-	return n > 0
+	defer g.mu.Unlock()
+	for _, t := range tables {
+		if _, ok := g.holds[t]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HoldAndDrain starts holding new statements on tables (keyspace.table, as the routing
+// table resolves them now) and waits until no statement or transaction that touched them
+// is in flight. On timeout it releases the hold and names the blocking sessions; nothing
+// else has changed. On success the caller swaps the routing table, then calls release:
+// held statements are planned again against the new table.
+func (p *Proxy) HoldAndDrain(ctx context.Context, tables []string, timeout time.Duration) (release func(), err error) {
+	release = p.gate.hold(tables)
+	deadline := time.Now().Add(timeout)
+	for {
+		var blockers []string
+		p.sessMu.Lock()
+		for id, s := range p.sessions {
+			if b, why := s.blocks(tables); b {
+				blockers = append(blockers, fmt.Sprintf("session %d (%s@%s): %s", id, s.c.User.Name, userHost(s.c), why))
+			}
+		}
+		p.sessMu.Unlock()
+		if len(blockers) == 0 {
+			return release, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			release()
+			sort.Strings(blockers)
+			return nil, sqlerr.New(sqlerr.ERLockWaitTimeout, "HY000",
+				"traffic switch aborted, nothing changed: in-flight work on the moved tables did not finish within %s: %s",
+				timeout, strings.Join(blockers, "; "))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// SetHoldLimits bounds how many statements a switch may hold and for how long.
+func (p *Proxy) SetHoldLimits(maxStatements int, maxWait time.Duration) {
+	p.gate.mu.Lock()
+	defer p.gate.mu.Unlock()
+	if maxStatements > 0 {
+		p.gate.maxHeld = maxStatements
+	}
+	if maxWait > 0 {
+		p.gate.maxWait = maxWait
+	}
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"encoding/binary"
 
 	"github.com/vtgate-lite/vtgate-lite/planner"
@@ -147,20 +146,11 @@ func (s *session) execute(pkt []byte) error {
 	if err != nil {
 		return s.writeErr(err)
 	}
-	pl := e.plan
-	if len(pl.Tables) > 0 && s.p.gate.active() {
-		waited, err := s.p.gate.wait(context.Background(), pl.Tables)
-		if err != nil {
-			return s.writeErr(err)
-		}
-		if waited {
-			rt = s.p.cfg.Routing.Load()
-			if e, err = s.p.plan(st.query, sess, rt); err != nil {
-				return s.writeErr(err)
-			}
-			pl = e.plan
-		}
+	if e, rt, err = s.admit(e, st.query, rt); err != nil {
+		return s.writeErr(err)
 	}
+	defer s.leave()
+	pl := e.plan
 	start := timeNow()
 	failed, err := s.executeOn(rt, pl, st, nullmap, values)
 	_ = failed

@@ -153,6 +153,7 @@ func New(cfg Config) (*Proxy, error) {
 	p.metrics.pool.pools = p.allPools
 	p.health = newHealth(p)
 	p.gate = newGate()
+	p.gate.m = p.metrics
 	srv, err := wire.NewServer(wire.Config{
 		ServerVersion: cfg.ServerVersion,
 		Users:         cfg.Users,

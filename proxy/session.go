@@ -49,6 +49,10 @@ type session struct {
 	// running is the statement in flight, for timeouts and client-gone detection.
 	runMu   sync.Mutex
 	running runningQuery
+	// admitted are the tables of the statement in flight and txTables those the open
+	// transaction touched: a traffic switch drains both (guarded by runMu).
+	admitted []string
+	txTables map[string]bool
 }
 
 type runningQuery struct {
@@ -236,19 +240,11 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 	}
 	pl := e.plan
 	if pl.Kind == planner.Route {
-		if len(pl.Tables) > 0 && s.p.gate.active() {
-			waited, err := s.p.gate.wait(context.Background(), pl.Tables)
-			if err != nil {
-				return true, s.writeErr(err)
-			}
-			if waited { // the routing table changed under the hold: plan again
-				rt = s.p.cfg.Routing.Load()
-				if e, err = s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt); err != nil {
-					return true, s.writeErr(err)
-				}
-				pl = e.plan
-			}
+		if e, rt, err = s.admit(e, sql, rt); err != nil {
+			return true, s.writeErr(err)
 		}
+		defer s.leave()
+		pl = e.plan
 		if pl.Query != "" {
 			raw = nil
 		}
@@ -259,6 +255,75 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 	e.queries.Inc()
 	e.latency.Observe(time.Since(start).Seconds())
 	return failed, err
+}
+
+// admit registers a routed statement's tables as in flight. While a traffic switch holds
+// one of them, the statement waits (not registered, so the switch's drain does not wait
+// for it) and is planned again once the hold ends. A session whose open transaction
+// already touched a held table goes on: it is one of the transactions being drained.
+func (s *session) admit(e *cachedPlan, sql string, rt *router.Table) (*cachedPlan, *router.Table, error) {
+	for {
+		tables := e.plan.Tables
+		s.runMu.Lock()
+		s.admitted = tables
+		draining := s.txTouches(tables)
+		s.runMu.Unlock()
+		if len(tables) == 0 || !s.p.gate.active() || draining || !s.p.gate.covers(tables) {
+			return e, rt, nil
+		}
+		s.leave()
+		if _, err := s.p.gate.wait(context.Background(), tables); err != nil {
+			return nil, nil, err
+		}
+		rt = s.p.cfg.Routing.Load()
+		var err error
+		if e, err = s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// leave ends the in-flight registration; tables a transaction touched stay registered
+// until it ends.
+func (s *session) leave() {
+	s.runMu.Lock()
+	if s.inTx() && len(s.admitted) > 0 {
+		if s.txTables == nil {
+			s.txTables = map[string]bool{}
+		}
+		for _, t := range s.admitted {
+			s.txTables[t] = true
+		}
+	}
+	s.admitted = nil
+	s.runMu.Unlock()
+}
+
+// txTouches reports whether the open transaction touched one of tables (runMu held).
+func (s *session) txTouches(tables []string) bool {
+	for _, t := range tables {
+		if s.txTables[t] {
+			return true
+		}
+	}
+	return false
+}
+
+// blocks reports whether this session has a statement or transaction on one of tables.
+func (s *session) blocks(tables []string) (bool, string) {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	for _, t := range tables {
+		if s.txTables[t] {
+			return true, "open transaction on " + t
+		}
+		for _, a := range s.admitted {
+			if a == t {
+				return true, "statement running on " + t
+			}
+		}
+	}
+	return false, ""
 }
 
 func maybeAdmin(sql string) bool {
@@ -631,6 +696,9 @@ func (s *session) finish(verb string) error {
 	}
 	s.explicitTx, s.beginSQL, s.savepoints = false, "", nil
 	clear(s.txWrites)
+	s.runMu.Lock()
+	s.txTables = nil
+	s.runMu.Unlock()
 	names := make([]string, 0, len(s.txConns))
 	for ks := range s.txConns {
 		names = append(names, ks)

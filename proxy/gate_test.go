@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vtgate-lite/vtgate-lite/router"
+)
+
+func TestHoldAndDrain(t *testing.T) {
+	e := startEnv(t)
+	e.commerce.Primary.Exec(t, "CREATE TABLE commerce.corder (order_id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT, sku VARBINARY(128), price BIGINT)")
+	moved := []string{"customer.corder"}
+	ctx := context.Background()
+
+	t.Run("held statement runs on the new routing after release", func(t *testing.T) {
+		db := e.open(t, "app", "")
+		release, err := e.proxy.HoldAndDrain(ctx, moved, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := db.Exec("insert into corder(customer_id, sku, price) values (42, 'held', 1)")
+			done <- err
+		}()
+		// Other tables never wait.
+		if _, err := db.Exec("select * from commerce.product"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("statement on a held table ran during the hold: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if _, err := e.holder.Update(func(s *router.Schema) error {
+			s.Rules["corder"] = "commerce.corder"
+			s.Rules["customer.corder"] = "commerce.corder"
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := e.commerce.Primary.QueryString(t, "select count(*) from commerce.corder where sku = 'held'"); got != "1" {
+			t.Fatalf("held insert not on the new keyspace (commerce has %s)", got)
+		}
+		if got := e.customer.Primary.QueryString(t, "select count(*) from customer_db.corder where sku = 'held'"); got != "0" {
+			t.Fatalf("held insert went to the old keyspace too (%s)", got)
+		}
+		e.holder.Update(func(s *router.Schema) error {
+			delete(s.Rules, "corder")
+			delete(s.Rules, "customer.corder")
+			return nil
+		})
+	})
+
+	t.Run("a long open transaction aborts the switch and names the session", func(t *testing.T) {
+		db := e.open(t, "app", "")
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'long', 1)"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.proxy.HoldAndDrain(ctx, moved, 300*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "open transaction on customer.corder") || !strings.Contains(err.Error(), "session ") {
+			t.Fatalf("HoldAndDrain = %v", err)
+		}
+		// Nothing changed: other sessions are not held, the transaction goes on.
+		other := e.open(t, "app", "")
+		if _, err := other.Exec("select count(*) from customer.corder"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("transactions in flight may finish during the drain", func(t *testing.T) {
+		db := e.open(t, "app", "")
+		tx, _ := db.Begin()
+		if _, err := tx.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'drain-1', 1)"); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			release func()
+			err     error
+		}
+		res := make(chan result, 1)
+		go func() {
+			r, err := e.proxy.HoldAndDrain(ctx, moved, 5*time.Second)
+			res <- result{r, err}
+		}()
+		time.Sleep(50 * time.Millisecond)
+		// The draining transaction's next statement on the held table is not held.
+		if _, err := tx.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'drain-2', 1)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-res
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		r.release()
+		if got := e.customer.Primary.QueryString(t, "select count(*) from customer_db.corder where sku like 'drain-%'"); got != "2" {
+			t.Fatalf("drained transaction rows = %s", got)
+		}
+	})
+}

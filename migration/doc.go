@@ -1,0 +1,69 @@
+// Package migration moves tables between keyspaces online (MIGRATE TABLES): it copies them
+// from a consistent snapshot, follows the source binlog, survives crashes of vtgate-lite and of
+// the servers, and verifies the result (VDIFF).
+//
+// Flow:
+//
+//  1. ParseAdmin recognizes the admin statements; the proxy checks that the user is an admin and
+//     calls Engine.Exec.
+//  2. MIGRATE TABLES validates (keyspaces, tables, a primary key or a NOT NULL unique key, the
+//     source's binlog on/ROW/FULL on every source server, target tables absent or empty, no
+//     other workflow on those tables), creates the missing target tables from SHOW CREATE TABLE
+//     (without secondary keys under DEFER SECONDARY KEYS), adds the tables to the target's VSchema
+//     and routing rules that keep every reference (t, src.t, dst.t, @replica, @rdonly) on the
+//     source, writes the workflow and one copy_state row per table to the sidecar schema
+//     _vt_lite on the target primary, starts a runner and returns.
+//  3. A runner feeds events to Step (state.go: pure, no I/O) and performs the actions it returns.
+//     Every work action starts by re-reading the workflow from the sidecar, so any failure -
+//     a lost connection, a server restart, a crash of vtgate-lite - resumes from what is durable.
+//  4. Copy cycle (phase Copying): open START TRANSACTION WITH CONSISTENT SNAPSHOT on a source
+//     replica/rdonly (the primary when there is none, or as COPY FROM says) and read its exact
+//     position P (MariaDB: binlog_snapshot_file/position + BINLOG_GTID_POS, no lock; MySQL: a
+//     FLUSH TABLES WITH READ LOCK held just while the snapshot opens and gtid_executed is read).
+//     Fast-forward: stream the binlog from the stored position to exactly P and apply it (this
+//     brings rows copied in earlier cycles to P). Then copy, table by table, in key order, batches
+//     of CopyBatchRows read in the snapshot (WHERE key > lastpk ORDER BY key LIMIT n) while the
+//     previous batch is written as multi-row INSERT ... ON DUPLICATE KEY UPDATE; each batch
+//     commits together with its copy_state row (lastpk, rows_copied, done). Reads pause while the
+//     source replica lags more than MaxSourceLag, and are paced by CopyRowsPerSecond. A cycle ends
+//     when the tables are copied or after copyCycleBudget; the next cycle snapshots again. When a
+//     table is done its deferred secondary keys are added (ADD KEY IF NOT EXISTS: re-runnable).
+//  5. Stream (phase Running): follow the binlog from the stored position (go-mysql replication,
+//     GTID mode, MariaDB or MySQL flavor) for the moved tables only. Row events become upserts
+//     (after image) and deletes (before-image key; an update that changes the key is a delete
+//     plus an upsert). Source transactions are applied in order, several per target transaction
+//     when behind (a commit at a source boundary when nothing more is buffered, or after 2000
+//     rows or 500 ms); the position is updated in the same target transaction.
+//  6. DDL on a moved table (a Query event) ends the batch before it; Step decides: STOP moves the
+//     position past it and sets Error with the statement (in one transaction); IGNORE moves past
+//     it; EXEC runs it on the target (qualifier rewritten to the target database) and moves past.
+//  7. VDIFF: the stream pauses at a transaction boundary and snapshots the source at P on the
+//     server it reads; it runs the target exactly to P, commits, opens a consistent snapshot on
+//     the target and carries on. Both snapshots are then read in key order and merge-compared,
+//     with counts and sample keys saved to _vt_lite.vdiff every 2 s and at the end.
+//  8. MIGRATE STOP/START/CANCEL are events for the runner. CANCEL runs on the runner's own
+//     goroutine after its work has returned, so it never races a stream; it drops the target
+//     tables (unless KEEP DATA), the sidecar rows and the routing rules.
+//  9. MIGRATE READS / REVERSE READS re-point the @replica/@rdonly rules (pure routing changes);
+//     the state keeps ReadsSwitched/WritesSwitched for the write switch of issue #4.
+//
+// Crash safety (exactly once):
+//
+//   - Invariant: at every commit on the target, the stored position pos and the target rows of
+//     the moved tables satisfy target ⊆ source@pos (every target row equals the source row with
+//     the same key at pos, and every key copied so far, key <= lastpk, is present iff it is
+//     present at pos). Data and position change only together, in one InnoDB transaction on the
+//     target primary; copy batches and their copy_state row likewise.
+//   - A crash (kill -9, a cancelled context, a dropped connection) loses at most an uncommitted
+//     target transaction, which the server rolls back: the durable state is a committed one, so
+//     the invariant holds, and the restarted engine continues from exactly that position and
+//     lastpk. No source transaction is lost (the stream restarts at pos) and none is applied
+//     twice (everything up to pos is in the target, nothing after it).
+//   - Applying is also state-setting: an upsert writes the full after image and a delete removes
+//     the key, so the result of a row event depends only on the event, never on the target row
+//     it finds. This is what lets a copy cycle's fast-forward apply events to keys above lastpk
+//     (rows not copied yet): whatever it leaves there is replaced by the copy from the snapshot
+//     at P, which is exactly the source's state at the stored position.
+//   - ON DDL EXEC cannot share a transaction with its position (DDL commits implicitly): a crash
+//     between the two re-runs the DDL; if that fails the workflow shows it in Error.
+package migration

@@ -146,9 +146,10 @@ func TestProtocolFeatures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		raw := c.Conn.Conn // net.Conn is safe to close from another goroutine; client.Conn is not
 		go func() { _, _ = c.Execute("select sleep(1.9), 'disconnect-marker'") }()
 		time.Sleep(1500 * time.Millisecond)
-		c.Close()
+		raw.Close()
 		// With a 2s statement timeout in this env, look for the marker disappearing early.
 		admin, _ := sql.Open("mysql", e.commerce.Primary.DSN(""))
 		defer admin.Close()

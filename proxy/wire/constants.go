@@ -1,0 +1,188 @@
+package wire
+
+import "time"
+
+// Capability flags (MySQL's CLIENT_*). Exported because the proxy's backend
+// connections must negotiate the same fixed set (ServerCapabilities) so that
+// relayed packets have the same format on both sides.
+const (
+	CapLongPassword               uint32 = 1 << 0
+	CapFoundRows                  uint32 = 1 << 1
+	CapLongFlag                   uint32 = 1 << 2
+	CapConnectWithDB              uint32 = 1 << 3
+	CapNoSchema                   uint32 = 1 << 4
+	CapCompress                   uint32 = 1 << 5
+	CapODBC                       uint32 = 1 << 6
+	CapLocalFiles                 uint32 = 1 << 7
+	CapIgnoreSpace                uint32 = 1 << 8
+	CapProtocol41                 uint32 = 1 << 9
+	CapInteractive                uint32 = 1 << 10
+	CapSSL                        uint32 = 1 << 11
+	CapIgnoreSigpipe              uint32 = 1 << 12
+	CapTransactions               uint32 = 1 << 13
+	CapReserved                   uint32 = 1 << 14
+	CapSecureConnection           uint32 = 1 << 15
+	CapMultiStatements            uint32 = 1 << 16
+	CapMultiResults               uint32 = 1 << 17
+	CapPSMultiResults             uint32 = 1 << 18
+	CapPluginAuth                 uint32 = 1 << 19
+	CapConnectAttrs               uint32 = 1 << 20
+	CapPluginAuthLenencClientData uint32 = 1 << 21
+	CapCanHandleExpiredPasswords  uint32 = 1 << 22
+	CapSessionTrack               uint32 = 1 << 23
+	CapDeprecateEOF               uint32 = 1 << 24
+	CapQueryAttributes            uint32 = 1 << 27
+)
+
+// ServerCapabilities is what the front end offers (CapSSL is added only when TLS is
+// configured). DEPRECATE_EOF, SESSION_TRACK, QUERY_ATTRIBUTES, COMPRESS and the MariaDB
+// extended capabilities are deliberately absent: backend packets are relayed raw, so
+// client and backend connections must agree on the packet formats.
+const ServerCapabilities = CapLongPassword | CapFoundRows | CapLongFlag | CapConnectWithDB |
+	CapLocalFiles | CapProtocol41 | CapInteractive | CapIgnoreSigpipe | CapTransactions |
+	CapSecureConnection | CapMultiStatements | CapMultiResults | CapPSMultiResults |
+	CapPluginAuth | CapConnectAttrs | CapPluginAuthLenencClientData
+
+// Server status flags (SERVER_STATUS_*).
+const (
+	StatusInTrans            uint16 = 0x0001
+	StatusAutocommit         uint16 = 0x0002
+	StatusMoreResultsExists  uint16 = 0x0008
+	StatusNoGoodIndexUsed    uint16 = 0x0010
+	StatusNoIndexUsed        uint16 = 0x0020
+	StatusCursorExists       uint16 = 0x0040
+	StatusLastRowSent        uint16 = 0x0080
+	StatusDBDropped          uint16 = 0x0100
+	StatusNoBackslashEscapes uint16 = 0x0200
+	StatusMetadataChanged    uint16 = 0x0400
+	StatusQueryWasSlow       uint16 = 0x0800
+	StatusPSOutParams        uint16 = 0x1000
+	StatusInTransReadonly    uint16 = 0x2000
+	StatusSessionStateChange uint16 = 0x4000
+)
+
+// Command bytes (COM_*): the first byte of every command packet.
+const (
+	ComSleep            byte = 0x00
+	ComQuit             byte = 0x01
+	ComInitDB           byte = 0x02
+	ComQuery            byte = 0x03
+	ComFieldList        byte = 0x04
+	ComCreateDB         byte = 0x05
+	ComDropDB           byte = 0x06
+	ComRefresh          byte = 0x07
+	ComShutdown         byte = 0x08
+	ComStatistics       byte = 0x09
+	ComProcessInfo      byte = 0x0a
+	ComConnect          byte = 0x0b
+	ComProcessKill      byte = 0x0c
+	ComDebug            byte = 0x0d
+	ComPing             byte = 0x0e
+	ComTime             byte = 0x0f
+	ComDelayedInsert    byte = 0x10
+	ComChangeUser       byte = 0x11
+	ComBinlogDump       byte = 0x12
+	ComTableDump        byte = 0x13
+	ComConnectOut       byte = 0x14
+	ComRegisterSlave    byte = 0x15
+	ComStmtPrepare      byte = 0x16
+	ComStmtExecute      byte = 0x17
+	ComStmtSendLongData byte = 0x18
+	ComStmtClose        byte = 0x19
+	ComStmtReset        byte = 0x1a
+	ComSetOption        byte = 0x1b
+	ComStmtFetch        byte = 0x1c
+	ComDaemon           byte = 0x1d
+	ComBinlogDumpGTID   byte = 0x1e
+	ComResetConnection  byte = 0x1f
+)
+
+// Column types (MYSQL_TYPE_*).
+const (
+	TypeDecimal    byte = 0
+	TypeTiny       byte = 1
+	TypeShort      byte = 2
+	TypeLong       byte = 3
+	TypeFloat      byte = 4
+	TypeDouble     byte = 5
+	TypeNull       byte = 6
+	TypeTimestamp  byte = 7
+	TypeLongLong   byte = 8
+	TypeInt24      byte = 9
+	TypeDate       byte = 10
+	TypeTime       byte = 11
+	TypeDateTime   byte = 12
+	TypeYear       byte = 13
+	TypeNewDate    byte = 14
+	TypeVarchar    byte = 15
+	TypeBit        byte = 16
+	TypeJSON       byte = 245
+	TypeNewDecimal byte = 246
+	TypeEnum       byte = 247
+	TypeSet        byte = 248
+	TypeTinyBlob   byte = 249
+	TypeMediumBlob byte = 250
+	TypeLongBlob   byte = 251
+	TypeBlob       byte = 252
+	TypeVarString  byte = 253
+	TypeString     byte = 254
+	TypeGeometry   byte = 255
+)
+
+// Column flags (*_FLAG) used by Column.Flags.
+const (
+	FlagNotNull       uint16 = 1
+	FlagPriKey        uint16 = 2
+	FlagUniqueKey     uint16 = 4
+	FlagMultipleKey   uint16 = 8
+	FlagBlob          uint16 = 16
+	FlagUnsigned      uint16 = 32
+	FlagZerofill      uint16 = 64
+	FlagBinary        uint16 = 128
+	FlagEnum          uint16 = 256
+	FlagAutoIncrement uint16 = 512
+	FlagTimestamp     uint16 = 1024
+	FlagSet           uint16 = 2048
+	FlagNum           uint16 = 32768
+)
+
+// Collation ids.
+const (
+	CollationUTF8GeneralCI    uint8 = 33
+	CollationUTF8MB4GeneralCI uint8 = 45
+	CollationBinary           uint8 = 63
+)
+
+// Packet header bytes of generic responses.
+const (
+	headerOK        byte = 0x00
+	headerAuthMore  byte = 0x01
+	headerLocalFile byte = 0xfb
+	headerEOF       byte = 0xfe
+	headerErr       byte = 0xff
+)
+
+// Authentication plugin names.
+const (
+	PluginNativePassword      = "mysql_native_password"
+	PluginCachingSHA2Password = "caching_sha2_password"
+)
+
+const (
+	// maxPayload is the largest payload of one physical packet; a logical packet of
+	// this size or more is split, and one that is an exact multiple ends with an empty packet.
+	maxPayload = 1<<24 - 1
+
+	defaultMaxPacket        = 64 << 20
+	defaultHandshakeTimeout = 10 * time.Second
+	defaultServerVersion    = "10.11.6-MariaDB-vtgate-lite"
+
+	// handshakeMaxPacket bounds what an unauthenticated client can make us buffer.
+	handshakeMaxPacket = 1 << 20
+
+	bufSize = 16 << 10
+	// keepReadBuf: a read buffer grown beyond this by one big packet is dropped on the next read.
+	keepReadBuf = 1 << 20
+
+	scrambleLen = 20
+)

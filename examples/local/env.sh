@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# env.sh: shared settings for the examples/local scripts. Source it:
+#
+#   source examples/local/env.sh
+#   mysql < examples/common/insert_commerce_data.sql      # `mysql` reaches vtgate-lite as user app
+#
+# Every value below can be overridden from the environment (the tests do, to use free ports).
+
+# Where this file lives, whatever the caller's working directory.
+EXAMPLES_LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+EXAMPLES_COMMON_DIR="$(cd "$EXAMPLES_LOCAL_DIR/../common" && pwd)"
+REPO_ROOT="$(cd "$EXAMPLES_LOCAL_DIR/../.." && pwd)"
+export EXAMPLES_LOCAL_DIR EXAMPLES_COMMON_DIR REPO_ROOT
+
+# All state (datadirs, logs, pid files, the built binary) lives here; 401_teardown.sh removes it.
+export VTDATAROOT="${VTDATAROOT:-$EXAMPLES_LOCAL_DIR/vtdataroot}"
+case "$VTDATAROOT" in /*) ;; *) VTDATAROOT="$PWD/$VTDATAROOT" ;; esac
+
+# Ports. As in the Vitess examples, a MariaDB "tablet" with uid U listens on MYSQL_PORT_BASE+U
+# and uses server id U: commerce is 100 (primary), 101 (replica), 102 (rdonly) -> 17100-17102;
+# the customer keyspace of the table-migration walkthrough uses 200-202 -> 17200-17202.
+export MYSQL_PORT_BASE="${MYSQL_PORT_BASE:-17000}"
+export VTGATE_HOST="${VTGATE_HOST:-127.0.0.1}"
+export VTGATE_MYSQL_PORT="${VTGATE_MYSQL_PORT:-15306}"
+export VTGATE_HTTP_PORT="${VTGATE_HTTP_PORT:-15000}"
+
+# Credentials. Backends: root/rootpw. vtgate-lite: app/secret (queries), admin/secret (admin commands).
+export MYSQL_ROOT_PASSWORD="${MYSQL_ROOT_PASSWORD:-rootpw}"
+export VTGATE_USER="${VTGATE_USER:-app}"
+export VTGATE_PASSWORD="${VTGATE_PASSWORD:-secret}"
+export VTGATE_ADMIN_USER="${VTGATE_ADMIN_USER:-admin}"
+export VTGATE_ADMIN_PASSWORD="${VTGATE_ADMIN_PASSWORD:-secret}"
+
+export VTGATE_CONFIG="${VTGATE_CONFIG:-$VTDATAROOT/vtgate-lite.yaml}"
+export VTGATE_LOG="$VTDATAROOT/tmp/vtgate-lite.log"
+export VTGATE_PIDFILE="$VTDATAROOT/vtgate-lite.pid"
+# The binary: built into $VTDATAROOT/bin by build_vtgate_lite, unless VTGATE_LITE_BIN names one.
+export VTGATE_LITE_BIN="${VTGATE_LITE_BIN:-$VTDATAROOT/bin/vtgate-lite}"
+
+# mariadbd and mariadb-install-db live in /usr/sbin and /usr/bin on Debian.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac
+case ":$PATH:" in *:/usr/local/sbin:*) ;; *) PATH="$PATH:/usr/local/sbin" ;; esac
+export PATH
+
+# mysql: the client, pointed at vtgate-lite (like the Vitess examples' alias). A function, so it
+# also works inside scripts. `command mysql` below is the real client.
+mysql() {
+	command mysql --no-defaults -h "$VTGATE_HOST" -P "$VTGATE_MYSQL_PORT" -u "$VTGATE_USER" -p"$VTGATE_PASSWORD" "$@"
+}
+# mysql_admin: the same as the admin user (migration commands, SHOW VITESS_... style statements).
+mysql_admin() {
+	command mysql --no-defaults -h "$VTGATE_HOST" -P "$VTGATE_MYSQL_PORT" -u "$VTGATE_ADMIN_USER" -p"$VTGATE_ADMIN_PASSWORD" "$@"
+}
+
+# mysql_port UID -> the MariaDB port of tablet UID.
+mysql_port() { echo $((MYSQL_PORT_BASE + $1)); }
+
+# mysql_backend PORT [args...]: the client, as root, straight to one MariaDB (bypassing vtgate-lite).
+mysql_backend() {
+	local port=$1
+	shift
+	command mysql --no-defaults -h 127.0.0.1 -P "$port" -u root -p"$MYSQL_ROOT_PASSWORD" "$@"
+}
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() {
+	printf 'ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+# as_root CMD...: runs CMD as root, through sudo when we are not root.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root (or sudo) to run: $*"
+	fi
+}
+
+# install_missing_packages: installs MariaDB server + client and sysbench when mariadbd or
+# the mariadb client is missing (Debian/Ubuntu, no prompts).
+install_missing_packages() {
+	if command -v mariadbd >/dev/null 2>&1 && { command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1; }; then
+		return 0
+	fi
+	command -v apt-get >/dev/null 2>&1 ||
+		die "mariadbd or the mariadb client is missing and there is no apt-get: install MariaDB 10.6+ (server and client) yourself"
+	log "Installing mariadb-server mariadb-client sysbench (apt-get)..."
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q mariadb-server mariadb-client sysbench
+	command -v mariadbd >/dev/null 2>&1 || die "apt-get finished but mariadbd is still not found"
+}
+
+# build_vtgate_lite: builds vtgate-lite into $VTGATE_LITE_BIN when Go is present. Without Go
+# an existing binary is used. Returns non-zero, with a clear message, when neither works.
+build_vtgate_lite() {
+	if [ "$VTGATE_LITE_BIN" != "$VTDATAROOT/bin/vtgate-lite" ]; then
+		[ -x "$VTGATE_LITE_BIN" ] || { echo "ERROR: VTGATE_LITE_BIN=$VTGATE_LITE_BIN is not an executable file" >&2; return 1; }
+		log "Using vtgate-lite binary $VTGATE_LITE_BIN (VTGATE_LITE_BIN is set; not building)"
+		return 0
+	fi
+	if ! command -v go >/dev/null 2>&1; then
+		if [ -x "$VTGATE_LITE_BIN" ]; then
+			log "Go not found; using the existing $VTGATE_LITE_BIN"
+			return 0
+		fi
+		echo "ERROR: Go is not installed and there is no $VTGATE_LITE_BIN." >&2
+		echo "       Install Go (see go.mod for the version) or set VTGATE_LITE_BIN=/path/to/vtgate-lite." >&2
+		return 1
+	fi
+	mkdir -p "$(dirname "$VTGATE_LITE_BIN")"
+	log "Building vtgate-lite (go build ./cmd/vtgate-lite)..."
+	if ! (cd "$REPO_ROOT" && go build -o "$VTGATE_LITE_BIN" ./cmd/vtgate-lite); then
+		echo "ERROR: vtgate-lite failed to build (see the compiler output above);" >&2
+		echo "       the code may be in the middle of a change." >&2
+		return 1
+	fi
+}
+
+# pid_alive PIDFILE: true when PIDFILE names a running process that these scripts started
+# (its command line mentions $VTDATAROOT), so a recycled PID is never taken for ours.
+pid_alive() {
+	local pid
+	[ -s "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	kill -0 "$pid" 2>/dev/null || return 1
+	if [ -r "/proc/$pid/cmdline" ]; then
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$VTDATAROOT" || return 1
+	fi
+}

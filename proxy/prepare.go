@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/vtgate-lite/vtgate-lite/planner"
 	"github.com/vtgate-lite/vtgate-lite/router"
@@ -26,7 +27,7 @@ func (s *session) prepare(query string) error {
 	}
 	pl := e.plan
 	if pl.Kind != planner.Route {
-		return s.writeErr(sqlerr.Unsupported("preparing a %s statement (use the text protocol)", pl.Kind))
+		return s.prepareLocal(query, pl)
 	}
 	bc, pooled, err := s.conn(rt, pl)
 	if err != nil {
@@ -59,6 +60,25 @@ func (s *session) prepare(query string) error {
 		}
 	}
 	return nil
+}
+
+// prepareLocal prepares a statement the proxy answers itself (BEGIN, COMMIT, SET, USE...:
+// sysbench and many drivers prepare these). It has no parameters and answers OK.
+func (s *session) prepareLocal(query string, pl *planner.Plan) error {
+	switch pl.Kind {
+	case planner.Begin, planner.Commit, planner.Rollback, planner.Savepoint, planner.Use, planner.Set, planner.Unlock:
+	default:
+		return s.writeErr(sqlerr.Unsupported("preparing a %s statement (use the text protocol)", pl.Kind))
+	}
+	if strings.Contains(query, "?") {
+		return s.writeErr(sqlerr.Unsupported("parameters in a prepared %s statement", pl.Kind))
+	}
+	s.nextStmtID++
+	st := &clientStmt{id: s.nextStmtID, query: query, local: true}
+	s.stmts[st.id] = st
+	ok := []byte{pktOK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.LittleEndian.PutUint32(ok[1:5], st.id)
+	return s.c.WritePacket(ok)
 }
 
 // prepareStmt prepares q on this connection (or reuses it) and returns the response.
@@ -145,6 +165,11 @@ func (s *session) execute(pkt []byte) error {
 	e, err := s.p.plan(st.query, sess, rt)
 	if err != nil {
 		return s.writeErr(err)
+	}
+	if st.local || e.plan.Kind != planner.Route {
+		_, err := s.local(rt, e.plan, st.query, false)
+		e.queries.Inc()
+		return err
 	}
 	if e, rt, err = s.admit(e, st.query, rt); err != nil {
 		return s.writeErr(err)

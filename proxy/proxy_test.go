@@ -270,6 +270,33 @@ func TestProxyEndToEnd(t *testing.T) {
 		if got := queryStrings(t, db, "select count(*) from corder"); got[0][0] != "1" {
 			t.Fatalf("after commit: %v", got)
 		}
+		// sysbench and some drivers prepare BEGIN/COMMIT: the proxy answers them itself.
+		conn, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx := context.Background()
+		begin, err := conn.PrepareContext(ctx, "BEGIN")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rollback, err := conn.PrepareContext(ctx, "ROLLBACK")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, err := conn.PrepareContext(ctx, "insert into corder(customer_id, sku, price) values (?, 'ps-tx', 1)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []*sql.Stmt{begin, ins, rollback} {
+			if _, err := st.Exec(argsFor(st == ins)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := queryStrings(t, db, "select count(*) from corder where sku = 'ps-tx'"); got[0][0] != "0" {
+			t.Fatalf("prepared ROLLBACK did not roll back: %v", got)
+		}
 	})
 
 	t.Run("multi statements and settings", func(t *testing.T) {
@@ -360,4 +387,11 @@ func TestProxyEndToEnd(t *testing.T) {
 		}
 		_ = strings.TrimSpace
 	})
+}
+
+func argsFor(withParam bool) []any {
+	if withParam {
+		return []any{7}
+	}
+	return nil
 }

@@ -75,6 +75,7 @@ type clientStmt struct {
 	columns    uint16
 	paramTypes []byte // 2 bytes per parameter, from the last execute that sent them
 	longData   map[uint16][]byte
+	local      bool // answered by the proxy (BEGIN, COMMIT, SET...)
 }
 
 func newSession(p *Proxy, c *wire.Conn) *session {

@@ -216,7 +216,12 @@ func buildTemplate(bin string) (string, error) {
 	if err != nil {
 		install = "/usr/bin/mariadb-install-db"
 	}
-	out, err := exec.Command(install, "--no-defaults", "--user=root", "--datadir="+data,
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o750); err != nil {
+		return "", err
+	}
+	// A private tmpdir: installs running at once in parallel test packages otherwise
+	// collide on temporary table files in /tmp.
+	out, err := exec.Command(install, "--no-defaults", "--user=root", "--datadir="+data, "--tmpdir="+filepath.Join(dir, "tmp"),
 		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("mariadb-install-db: %v: %s", err, out)
@@ -268,6 +273,7 @@ func serverArgs(s *Server, extra []string) []string {
 		"--datadir=" + filepath.Join(s.Dir, "data"),
 		"--port=" + strconv.Itoa(s.Port), "--bind-address=127.0.0.1",
 		"--socket=" + s.Socket(), "--pid-file=" + filepath.Join(s.Dir, "mdb.pid"),
+		"--tmpdir=" + s.Dir,
 		"--log-error=" + filepath.Join(s.Dir, "err.log"),
 		"--server-id=" + strconv.Itoa(s.ServerID),
 		"--log-bin=" + filepath.Join(s.Dir, "data", "binlog"),

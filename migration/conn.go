@@ -315,6 +315,8 @@ type tableInfo struct {
 	byName  map[string]*column
 	Key     []int  // indexes into Columns of the PK (or first NOT NULL unique key)
 	KeyName string // PRIMARY or the unique key's name
+	// OtherUnique: the table has unique keys besides Key, which constrain the apply order.
+	OtherUnique bool
 }
 
 func (t *tableInfo) col(name string) *column { return t.byName[strings.ToLower(name)] }
@@ -398,6 +400,7 @@ func loadTableInfo(c *conn, db, table string) (*tableInfo, error) {
 		}
 		idxs[len(idxs)-1].cols = append(idxs[len(idxs)-1].cols, cn)
 	}
+	t.OtherUnique = len(idxs) > 1
 	for _, ix := range idxs {
 		ok := true
 		for _, cn := range ix.cols {

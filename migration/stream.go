@@ -19,8 +19,8 @@ import (
 // Batching of source transactions into target transactions: a target commit happens at a
 // source transaction boundary when no more events are buffered, or when these are exceeded.
 const (
-	maxBatchRows  = 2000
-	maxBatchDelay = 500 * time.Millisecond
+	maxBatchRows  = 5000
+	maxBatchDelay = 250 * time.Millisecond
 	idleFlush     = time.Second
 )
 
@@ -45,12 +45,20 @@ type pendingDDL struct {
 	TS       int64
 }
 
-// op is one row change to apply, already rendered as SQL literals.
+// op is the last change of a batch to one row, rendered as SQL literals.
 type op struct {
-	table  string
 	delete bool
-	cols   []string // column names (replace)
-	vals   []string // literals (replace) or key literals (delete)
+	cols   []string // column names (upsert)
+	vals   []string // literals (upsert)
+	key    []string // key literals
+}
+
+// tableBatch holds, per key, only the last change of the current batch: applying is
+// state-setting, so the final image (or absence) of each key is all the target needs.
+type tableBatch struct {
+	ti    *tableInfo
+	final map[string]*op
+	order []string
 }
 
 // follower applies the source binlog to the target: it keeps the position and the rows it
@@ -71,7 +79,9 @@ type follower struct {
 	atBoundary  bool
 	pendingRows int
 	firstDirty  time.Time
-	ops         []op
+	batches     map[string]*tableBatch
+	batchOrder  []string
+	batchKeys   int
 	events      int64
 	txns        int64
 }
@@ -82,7 +92,7 @@ func (r *runner) newFollower(tconn *conn, srcKS *router.Keyspace, tgtDB, flavor,
 		return nil, fmt.Errorf("bad stream position %q: %w", pos, err)
 	}
 	return &follower{r: r, tconn: tconn, srcKS: srcKS, tgtDB: tgtDB, flavor: flavor,
-		tables: map[string]*tableInfo{}, tgtCols: map[string]map[string]bool{},
+		tables: map[string]*tableInfo{}, tgtCols: map[string]map[string]bool{}, batches: map[string]*tableBatch{},
 		pos: gs, committed: pos, atBoundary: true}, nil
 }
 
@@ -232,7 +242,7 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 			if err := serve(); err != nil {
 				return nil, err
 			}
-			if f.pendingRows >= maxBatchRows || (f.inTxn && time.Since(f.firstDirty) > maxBatchDelay) {
+			if f.pendingRows >= maxBatchRows || (!f.firstDirty.IsZero() && time.Since(f.firstDirty) > maxBatchDelay) {
 				if err := f.commit(); err != nil {
 					return nil, err
 				}
@@ -355,35 +365,52 @@ func (f *follower) rows(ti *tableInfo, ev *replication.RowsEvent) error {
 		}
 		return k
 	}
-	add := func(o op) {
-		o.table = ti.Name
-		f.ops = append(f.ops, o)
+	tb := f.batches[strings.ToLower(ti.Name)]
+	if tb == nil {
+		tb = &tableBatch{ti: ti, final: map[string]*op{}}
+		f.batches[strings.ToLower(ti.Name)] = tb
+		f.batchOrder = append(f.batchOrder, strings.ToLower(ti.Name))
+	}
+	add := func(o *op) {
+		k := strings.Join(o.key, "\x00")
+		if _, ok := tb.final[k]; !ok {
+			tb.order = append(tb.order, k)
+			f.batchKeys++
+		}
+		tb.final[k] = o
 		f.pendingRows++
 		f.events++
+		if f.firstDirty.IsZero() {
+			f.firstDirty = time.Now()
+		}
 	}
 	switch ev.Type() {
 	case replication.EnumRowsEventTypeInsert:
 		for _, row := range ev.Rows {
-			add(op{cols: outCols, vals: render(row)})
+			add(&op{cols: outCols, vals: render(row), key: key(row)})
 		}
 	case replication.EnumRowsEventTypeDelete:
 		for _, row := range ev.Rows {
-			add(op{delete: true, vals: key(row)})
+			add(&op{delete: true, key: key(row)})
 		}
 	case replication.EnumRowsEventTypeUpdate:
 		for i := 0; i+1 < len(ev.Rows); i += 2 {
 			before, after := key(ev.Rows[i]), key(ev.Rows[i+1])
 			if !slicesEqual(before, after) {
-				add(op{delete: true, vals: before})
+				add(&op{delete: true, key: before})
 			}
-			add(op{cols: outCols, vals: render(ev.Rows[i+1])})
+			add(&op{cols: outCols, vals: render(ev.Rows[i+1]), key: after})
 		}
 	}
-	if len(f.ops) >= 256 {
+	if f.batchKeys >= maxBatchKeys {
+		// Bounded memory inside one huge source transaction: apply now, commit at its end.
 		return f.flushOps()
 	}
 	return nil
 }
+
+// maxBatchKeys bounds the keys held before they are sent (the target transaction stays open).
+const maxBatchKeys = 5000
 
 func slicesEqual(a, b []string) bool {
 	if len(a) != len(b) {
@@ -428,38 +455,55 @@ func (f *follower) begin() error {
 	return nil
 }
 
-// flushOps sends buffered row changes, grouping runs of the same kind on the same table into
-// one multi-row statement.
+// flushOps sends the batch: per table, one multi-row DELETE of the keys whose final state is
+// "absent" (of every touched key when the table has other unique keys, so that no final image
+// can collide with a stale one), then multi-row upserts of the final images.
 func (f *follower) flushOps() error {
-	if len(f.ops) == 0 {
+	if f.batchKeys == 0 {
 		return nil
 	}
 	if err := f.begin(); err != nil {
 		return err
 	}
-	for i := 0; i < len(f.ops); {
-		j := i + 1
-		for j < len(f.ops) && f.ops[j].table == f.ops[i].table && f.ops[j].delete == f.ops[i].delete &&
-			(f.ops[i].delete || slicesEqual(f.ops[j].cols, f.ops[i].cols)) && j-i < 500 {
-			j++
+	for _, name := range f.batchOrder {
+		tb := f.batches[name]
+		var dels, ups []*op
+		for _, k := range tb.order {
+			o := tb.final[k]
+			if o.delete || tb.ti.OtherUnique {
+				dels = append(dels, o)
+			}
+			if !o.delete {
+				ups = append(ups, o)
+			}
 		}
-		ti := f.r.moved[strings.ToLower(f.ops[i].table)]
-		var q string
-		if f.ops[i].delete {
-			q = deleteSQL(f.tgtDB, ti, f.ops[i:j])
-		} else {
-			q = upsertSQL(f.tgtDB, ti.Name, f.ops[i].cols, f.ops[i:j])
+		for i := 0; i < len(dels); i += 500 {
+			if _, err := f.tconn.exec(deleteSQL(f.tgtDB, tb.ti, dels[i:min(len(dels), i+500)])); err != nil {
+				return err
+			}
 		}
-		if _, err := f.tconn.exec(q); err != nil {
-			return err
+		for i := 0; i < len(ups); {
+			j := i + 1
+			size := 0
+			for j < len(ups) && j-i < 1000 && size < maxStatementBytes && slicesEqual(ups[j].cols, ups[i].cols) {
+				for _, v := range ups[j].vals {
+					size += len(v)
+				}
+				j++
+			}
+			if _, err := f.tconn.exec(upsertSQL(f.tgtDB, tb.ti.Name, ups[i].cols, ups[i:j])); err != nil {
+				return err
+			}
+			i = j
 		}
-		i = j
 	}
-	f.ops = f.ops[:0]
+	clear(f.batches)
+	f.batchOrder = f.batchOrder[:0]
+	f.batchKeys = 0
 	return nil
 }
 
-func upsertSQL(db, table string, cols []string, ops []op) string {
+func upsertSQL(db, table string, cols []string, ops []*op) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO ")
 	b.WriteString(ident(db) + "." + ident(table) + " (")
@@ -494,7 +538,7 @@ func onDupSuffix(cols []string) string {
 	return b.String()
 }
 
-func deleteSQL(db string, ti *tableInfo, ops []op) string {
+func deleteSQL(db string, ti *tableInfo, ops []*op) string {
 	var b strings.Builder
 	b.WriteString("DELETE FROM " + ident(db) + "." + ident(ti.Name) + " WHERE ")
 	if len(ti.Key) == 1 {
@@ -504,7 +548,7 @@ func deleteSQL(db string, ti *tableInfo, ops []op) string {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(keyLiteral(c, o.vals[0]))
+			b.WriteString(keyLiteral(c, o.key[0]))
 		}
 		b.WriteString(")")
 		return b.String()
@@ -519,7 +563,7 @@ func deleteSQL(db string, ti *tableInfo, ops []op) string {
 				b.WriteString(" AND ")
 			}
 			c := ti.Columns[ki]
-			b.WriteString(ident(c.Name) + "=" + keyLiteral(c, o.vals[k]))
+			b.WriteString(ident(c.Name) + "=" + keyLiteral(c, o.key[k]))
 		}
 		b.WriteByte(')')
 	}
@@ -545,6 +589,7 @@ func (f *follower) commit() error {
 	f.committed = pos
 	f.r.applied(f.events, f.txns, pos)
 	f.events, f.txns, f.pendingRows = 0, 0, 0
+	f.firstDirty = time.Time{}
 	return nil
 }
 
@@ -560,8 +605,10 @@ func (f *follower) rollback() {
 	if f.inTxn {
 		f.tconn.Execute("ROLLBACK")
 		f.inTxn = false
-		f.ops = f.ops[:0]
 	}
+	clear(f.batches)
+	f.batchOrder = f.batchOrder[:0]
+	f.batchKeys = 0
 }
 
 // ddlTable is a table a DDL statement touches.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Copy benchmark for the migration engine (issue #3):
 #   1. two fresh mariadbd servers (source, target), sysbench table of ROWS rows on the source;
-#   2. baseline: mariadb-dump --single-transaction | mariadb into the target;
-#   3. MIGRATE TABLES through bench/copybench (engine in-process), same table, same target server;
-#   4. stream lag (p50/p99) while sysbench oltp_write_only runs on the source for LOAD_SECONDS.
+#   2. ROUNDS alternations of: baseline mariadb-dump --single-transaction | mariadb into the
+#      target, then MIGRATE TABLES through bench/copybench (engine in-process) into the same server;
+#   3. stream lag (p50/p99) while sysbench oltp_write_only runs on the source for LOAD_SECONDS.
 # Usage: bench/copy_bench.sh            (ROWS=1000000 LOAD_SECONDS=60 THREADS=4 BATCH=10000)
 set -euo pipefail
 ROWS=${ROWS:-1000000}
@@ -46,18 +46,26 @@ sysbench oltp_write_only --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=
   --mysql-db=sbtest --tables=1 --table-size="$ROWS" prepare >/dev/null
 M "$SP" -e 'ANALYZE TABLE sbtest.sbtest1' >/dev/null
 
-echo "== baseline: mariadb-dump --single-transaction | mariadb"
-M "$DP" -e 'CREATE DATABASE sbtest_dump'
-t0=$(date +%s.%N)
-mariadb-dump --no-defaults -h127.0.0.1 -P"$SP" -uroot -p"$PW" --single-transaction sbtest sbtest1 | M "$DP" sbtest_dump
-t1=$(date +%s.%N)
-echo "dump|restore: $ROWS rows in $(echo "$t1 - $t0" | bc)s"
-
-echo "== MIGRATE TABLES (bench/copybench), then lag under oltp_write_only (${THREADS} threads, ${LOAD_SECONDS}s)"
+# Alternate baseline and engine ROUNDS times (the machine is shared: alternating keeps the
+# comparison fair); the target databases are dropped between rounds.
+ROUNDS=${ROUNDS:-3}
+WRITERS=${WRITERS:-3}
 go build -o "$WORK/copybench" ./bench/copybench
+for r in $(seq "$ROUNDS"); do
+  M "$DP" -e 'DROP DATABASE IF EXISTS sbtest_dump; CREATE DATABASE sbtest_dump; DROP DATABASE IF EXISTS sbtest_mig; DROP DATABASE IF EXISTS _vt_lite'
+  t0=$(date +%s.%N)
+  mariadb-dump --no-defaults -h127.0.0.1 -P"$SP" -uroot -p"$PW" --single-transaction sbtest sbtest1 | M "$DP" sbtest_dump
+  t1=$(date +%s.%N)
+  echo "round $r: mariadb-dump --single-transaction | mariadb: $ROWS rows in $(echo "$t1 - $t0" | bc)s"
+  if [ "$r" -lt "$ROUNDS" ]; then
+    echo -n "round $r: "; "$WORK/copybench" -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" -writers "$WRITERS" -workflow "r$r"
+  fi
+done
+
+echo "== round $ROUNDS: MIGRATE TABLES, then lag under oltp_write_only (${THREADS} threads, ${LOAD_SECONDS}s)"
 READY="$WORK/ready"
-"$WORK/copybench" -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" \
-  -lag "${LOAD_SECONDS}s" -ready-file "$READY" &
+"$WORK/copybench" -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" -writers "$WRITERS" \
+  -workflow last -lag "${LOAD_SECONDS}s" -ready-file "$READY" &
 CB=$!
 while [ ! -e "$READY" ]; do sleep 0.2; kill -0 $CB 2>/dev/null || break; done
 sysbench oltp_write_only --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root --mysql-password="$PW" \

@@ -3,10 +3,13 @@ package migration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/vtgate-lite/vtgate-lite/router"
 )
@@ -171,24 +174,18 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 	}
 	suffix := onDupSuffix(cols)
 	head := "INSERT INTO " + ident(tgtDB) + "." + ident(ti.Name) + " (" + ti.columnList() + ") VALUES "
-	for b := range reads {
-		if b.err != nil {
-			return false, b.err
-		}
-		if _, err := tconn.exec("BEGIN"); err != nil {
-			return false, err
-		}
+	insert := func(c *conn, rows [][]string) error {
 		var sb strings.Builder
 		flush := func() error {
 			if sb.Len() == 0 {
 				return nil
 			}
 			sb.WriteString(suffix)
-			_, err := tconn.exec(sb.String())
+			_, err := c.exec(sb.String())
 			sb.Reset()
 			return err
 		}
-		for _, row := range b.rows {
+		for _, row := range rows {
 			if sb.Len() == 0 {
 				sb.WriteString(head)
 			} else {
@@ -204,11 +201,63 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 			sb.WriteByte(')')
 			if sb.Len() > maxStatementBytes {
 				if err := flush(); err != nil {
-					return false, err
+					return err
 				}
 			}
 		}
-		if err := flush(); err != nil {
+		return flush()
+	}
+	// Helper connections write the lower parts of a batch in parallel, each in its own
+	// transaction; the top part is written on tconn in the same transaction as the copy_state
+	// row, after the helpers committed. A crash in between leaves committed rows above lastpk:
+	// they equal the source at the stored position, so the invariant (target rows = source rows
+	// at pos) holds and the re-copy overwrites them with the same or newer images.
+	var helpers []*conn
+	defer func() {
+		for _, h := range helpers {
+			h.close()
+		}
+	}()
+	for b := range reads {
+		if b.err != nil {
+			return false, b.err
+		}
+		parts := 1
+		if len(b.rows) >= 2*minParallelRows {
+			parts = min(r.e.cfg.CopyWriters, len(b.rows)/minParallelRows)
+		}
+		for len(helpers) < parts-1 {
+			h, err := dial(ctx, r.tgtKS, r.tgtKS.Primary, true)
+			if err != nil {
+				return false, err
+			}
+			helpers = append(helpers, h)
+		}
+		size := (len(b.rows) + parts - 1) / parts
+		errs := make(chan error, parts)
+		for i := 0; i < parts-1; i++ {
+			chunk := b.rows[i*size : (i+1)*size]
+			h := helpers[i]
+			go func() {
+				var err error
+				for attempt := 0; attempt < 3; attempt++ {
+					if err = insert(h, chunk); err == nil || !isLockConflict(err) {
+						break
+					}
+				}
+				errs <- err
+			}()
+		}
+		if _, err := tconn.exec("BEGIN"); err != nil {
+			return false, err
+		}
+		err := insert(tconn, b.rows[(parts-1)*size:])
+		for i := 0; i < parts-1; i++ {
+			if herr := <-errs; herr != nil && err == nil {
+				err = herr
+			}
+		}
+		if err != nil {
 			return false, err
 		}
 		if _, err := tconn.exec(updateCopyStateSQL(r.ref, ti.Name, b.lastpk, int64(len(b.rows)), b.done)); err != nil {
@@ -223,6 +272,13 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 		}
 	}
 	return false, ctx.Err()
+}
+
+const minParallelRows = 1000
+
+func isLockConflict(err error) bool {
+	var me *mysql.MyError
+	return errors.As(err, &me) && (me.Code == 1213 || me.Code == 1205)
 }
 
 var secondaryKeyRE = regexp.MustCompile("(?i)^\\s*(UNIQUE |FULLTEXT |SPATIAL )?(KEY|INDEX) ")

@@ -32,6 +32,8 @@ type Config struct {
 	MaxSourceLag      time.Duration // pause copy while the source replica lags more; default 30s
 	ServerIDBase      uint32        // binlog client server ids; default 1_000_000 + random
 	Logger            *slog.Logger
+	// CopyWriters is how many target connections write one copy batch in parallel; default 3.
+	CopyWriters int
 }
 
 // Engine runs every workflow of every keyspace.
@@ -54,6 +56,9 @@ type Engine struct {
 func NewEngine(cfg Config) *Engine {
 	if cfg.CopyBatchRows <= 0 {
 		cfg.CopyBatchRows = 10000
+	}
+	if cfg.CopyWriters <= 0 {
+		cfg.CopyWriters = 3
 	}
 	if cfg.MaxSourceLag == 0 {
 		cfg.MaxSourceLag = 30 * time.Second

@@ -34,6 +34,7 @@ type runner struct {
 
 	// Owned by the runner goroutine.
 	moved  map[string]*tableInfo
+	tgtKS  *router.Keyspace
 	ddl    *pendingDDL
 	syncCh chan *syncRequest
 }
@@ -345,6 +346,7 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.tgtKS = tks
 	tconn, err := dial(ctx, tks, tks.Primary, true)
 	if err != nil {
 		return nil, err

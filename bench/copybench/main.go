@@ -16,7 +16,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +40,8 @@ func main() {
 	interval := flag.Duration("interval", 100*time.Millisecond, "lag sampling interval")
 	ready := flag.String("ready-file", "", "touch this file when the copy is done (the script then starts the load)")
 	verbose := flag.Bool("v", false, "log the engine")
+	writers := flag.Int("writers", 3, "parallel target connections per copy batch")
+	wf := flag.String("workflow", "bench", "workflow name")
 	flag.Parse()
 
 	ks := map[string]*router.Keyspace{
@@ -55,7 +56,7 @@ func main() {
 	if !*verbose {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	eng := migration.NewEngine(migration.Config{Routing: h, CopyBatchRows: *batch, Logger: logger})
+	eng := migration.NewEngine(migration.Config{Routing: h, CopyBatchRows: *batch, CopyWriters: *writers, Logger: logger})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- eng.Run(ctx) }()
@@ -84,7 +85,7 @@ func main() {
 		return r
 	}
 	start := time.Now()
-	exec(fmt.Sprintf("MIGRATE TABLES %s FROM src TO dst WORKFLOW bench", *tables))
+	exec(fmt.Sprintf("MIGRATE TABLES %s FROM src TO dst WORKFLOW %s", *tables, *wf))
 	var rows string
 	for {
 		r := exec("SHOW MIGRATIONS")
@@ -104,18 +105,18 @@ func main() {
 	el := time.Since(start)
 	var n float64
 	fmt.Sscan(rows, &n)
-	fmt.Printf("copy: %s rows in %.2fs (%.0f rows/s), Go heap in use peak %.1f MiB, batch %d\n", rows, el.Seconds(), n/el.Seconds(), float64(peak.Load())/(1<<20), *batch)
+	fmt.Printf("copy: %s rows in %.2fs (%.0f rows/s), Go heap in use peak %.1f MiB, batch %d, writers %d\n", rows, el.Seconds(), n/el.Seconds(), float64(peak.Load())/(1<<20), *batch, *writers)
 	if *ready != "" {
 		os.WriteFile(*ready, []byte("ready\n"), 0o644)
 	}
 	if *lagFor > 0 {
-		measureLag(*src, *dst, *user, *pass, *lagFor, *interval)
+		measureLag(*src, *dst, *user, *pass, *wf, *lagFor, *interval)
 	}
 	cancel()
 	<-done
 }
 
-func measureLag(src, dst, user, pass string, d, interval time.Duration) {
+func measureLag(src, dst, user, pass, wf string, d, interval time.Duration) {
 	open := func(addr string) *sql.DB {
 		db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/", user, pass, addr))
 		if err != nil {
@@ -136,7 +137,7 @@ func measureLag(src, dst, user, pass string, d, interval time.Duration) {
 		w, _ := mysql.ParseMariadbGTIDSet(want)
 		for {
 			var got string
-			if err := t.QueryRow("SELECT pos FROM _vt_lite.workflow WHERE name='bench'").Scan(&got); err != nil {
+			if err := t.QueryRow("SELECT pos FROM _vt_lite.workflow WHERE name=?", wf).Scan(&got); err != nil {
 				log.Fatal(err)
 			}
 			g, err := mysql.ParseMariadbGTIDSet(got)
@@ -154,5 +155,4 @@ func measureLag(src, dst, user, pass string, d, interval time.Duration) {
 	pct := func(p float64) time.Duration { return samples[min(len(samples)-1, int(p*float64(len(samples))))] }
 	fmt.Printf("lag: %d samples, p50 %s, p90 %s, p99 %s, max %s\n", len(samples),
 		pct(0.5).Round(time.Millisecond), pct(0.9).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), samples[len(samples)-1].Round(time.Millisecond))
-	_ = strings.TrimSpace
 }

@@ -59,9 +59,9 @@ func TestCrashResume(t *testing.T) {
 	e.vdiffClean(ref)
 }
 
-// TestSourceRestart kills the source server mid-stream; the workflow shows the retries in
-// SHOW MIGRATION and resumes when the server is back.
-func TestSourceRestart(t *testing.T) {
+// TestServerRestarts kills the source server mid-stream, then the target primary; the
+// workflow shows the retries in SHOW MIGRATION and resumes when the server is back.
+func TestServerRestarts(t *testing.T) {
 	e := newEnv(t)
 	e.createSchema()
 	e.fill(1000)
@@ -95,4 +95,19 @@ func TestSourceRestart(t *testing.T) {
 	e.caughtUp("wf")
 	e.sameData("customer")
 	e.vdiffClean(ref)
+
+	// The target primary dies: source writes go on, the stream retries, then catches up.
+	w = e.startWriter(1000)
+	time.Sleep(300 * time.Millisecond)
+	e.dst.Primary.Kill()
+	time.Sleep(time.Second)
+	if m := e.waitFor(ref, 10*time.Second, func(m map[string]string) bool { return strings.Contains(m["message"], "retry") }); m == nil {
+		t.Fatal("no retry shown while the target is down")
+	}
+	e.dst.Primary.Restart(t)
+	time.Sleep(500 * time.Millisecond)
+	w.halt()
+	e.waitFor(ref, 60*time.Second, func(m map[string]string) bool { return m["state"] == "Running" && m["message"] == "" })
+	e.caughtUp("wf")
+	e.sameData("customer")
 }

@@ -152,6 +152,13 @@ func (e *Engine) readSidecar(ctx context.Context, ks *router.Keyspace) ([]*wfRec
 	if n, _ := res.GetInt(0, 0); n == 0 {
 		return nil, nil
 	}
+	if err := ensureSidecar(c); err != nil { // adds tables a newer version introduced
+		return nil, err
+	}
+	// A diff that was running when the previous process died cannot continue: say so.
+	if _, err := c.exec("UPDATE " + sidecarDB + ".vdiff SET state='error', message='interrupted by a restart of vtgate-lite; run VDIFF again' WHERE state='running' AND keyspace=" + quote(ks.Name)); err != nil {
+		return nil, err
+	}
 	return loadWorkflows(c, ks.Name, "")
 }
 
@@ -483,8 +490,6 @@ func lagString(r *runner) string {
 	switch r.st.Phase {
 	case Running:
 		return strconv.FormatFloat(r.lag, 'f', 1, 64)
-	case Copying:
-		return "copying"
 	}
 	return ""
 }

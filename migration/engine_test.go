@@ -2,8 +2,11 @@ package migration
 
 import (
 	"strings"
+
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestMigrateTablesEndToEnd: copy from a replica with writes during the copy (several copy
@@ -67,6 +70,30 @@ func TestMigrateTablesEndToEnd(t *testing.T) {
 	e.sameData("customer", "corder")
 	m = e.waitFor(ref, 10*time.Second, func(m map[string]string) bool { return m["lag_seconds"] == "0.0" })
 	t.Logf("SHOW MIGRATIONS: %v", m)
+
+	// Metrics.
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "vtgate_lite_migration_") {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "workflow" && l.GetValue() == ref {
+						found[mf.GetName()] = true
+					}
+				}
+			}
+		}
+	}
+	for _, name := range []string{"vtgate_lite_migration_rows_copied_total", "vtgate_lite_migration_lag_seconds", "vtgate_lite_migration_events_applied_total",
+		"vtgate_lite_migration_transactions_applied_total", "vtgate_lite_migration_workflow_state", "vtgate_lite_migration_copy_rows_per_second"} {
+		if !found[name] {
+			t.Errorf("metric %s missing for %s", name, ref)
+		}
+	}
 
 	// Reads switch for replica/rdonly only.
 	e.mustExec("MIGRATE READS " + ref + " TABLET_TYPE rdonly, replica")

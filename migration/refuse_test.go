@@ -22,13 +22,13 @@ func TestMigrateRefusals(t *testing.T) {
 	e.dst.Primary.Exec(t, "CREATE DATABASE customer_db", "CREATE TABLE customer_db.product (sku VARCHAR(20) PRIMARY KEY, description TEXT)", "INSERT INTO customer_db.product VALUES ('x', 'y')")
 	e.start()
 	cases := map[string]string{
-		"MIGRATE TABLES nopk FROM commerce TO customer":     "nopk has neither a primary key nor a unique key",
-		"MIGRATE TABLES nullu FROM commerce TO customer":    "nullu has neither a primary key nor a unique key",
-		"MIGRATE TABLES customer FROM nowhere TO customer":  "unknown source keyspace nowhere",
-		"MIGRATE TABLES customer FROM commerce TO nowhere":  "unknown target keyspace nowhere",
-		"MIGRATE TABLES ghost FROM commerce TO customer":    "commerce.ghost doesn't exist",
-		"MIGRATE TABLES product FROM commerce TO customer":  "customer.product already holds rows",
-		"MIGRATE TABLES customer FROM commerce TO commerce": "both commerce",
+		"MIGRATE TABLES nopk FROM commerce TO customer":                       "nopk has neither a primary key nor a unique key",
+		"MIGRATE TABLES nullu FROM commerce TO customer":                      "nullu has neither a primary key nor a unique key",
+		"MIGRATE TABLES customer FROM nowhere TO customer":                    "unknown source keyspace nowhere",
+		"MIGRATE TABLES customer FROM commerce TO nowhere":                    "unknown target keyspace nowhere",
+		"MIGRATE TABLES ghost FROM commerce TO customer":                      "commerce.ghost doesn't exist",
+		"MIGRATE TABLES product FROM commerce TO customer":                    "customer.product already holds rows",
+		"MIGRATE TABLES customer FROM commerce TO commerce":                   "both commerce",
 		"MIGRATE TABLES customer FROM commerce TO customer COPY FROM REPLICA": "has no replica server",
 	}
 	for q, want := range cases {

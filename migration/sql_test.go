@@ -7,20 +7,20 @@ import (
 
 func TestDDLTables(t *testing.T) {
 	cases := map[string][]ddlTable{
-		"ALTER TABLE customer ADD COLUMN x INT":                {{"commerce", "customer"}},
-		"alter online table `commerce`.`customer` add y int":   {{"commerce", "customer"}},
-		"DROP TABLE IF EXISTS a, other.b":                      {{"commerce", "a"}, {"other", "b"}},
-		"RENAME TABLE customer TO customer_old, x TO y":        {{"commerce", "customer"}, {"commerce", "customer_old"}, {"commerce", "x"}, {"commerce", "y"}},
-		"TRUNCATE TABLE corder":                                {{"commerce", "corder"}},
-		"truncate corder":                                      {{"commerce", "corder"}},
-		"CREATE INDEX i ON customer (email)":                   {{"commerce", "customer"}},
-		"DROP INDEX i ON corder":                               {{"commerce", "corder"}},
-		"/* c */ CREATE TABLE IF NOT EXISTS n (id int)":        {{"commerce", "n"}},
-		"CREATE DATABASE x":                                    nil,
-		"CREATE VIEW v AS SELECT 1":                            nil,
-		"INSERT INTO customer VALUES (1)":                      nil,
-		"DROP TEMPORARY TABLE IF EXISTS `tmp`":                 {{"commerce", "tmp"}},
-		"CREATE OR REPLACE TABLE customer2 LIKE customer":      {{"commerce", "customer2"}},
+		"ALTER TABLE customer ADD COLUMN x INT":              {{"commerce", "customer"}},
+		"alter online table `commerce`.`customer` add y int": {{"commerce", "customer"}},
+		"DROP TABLE IF EXISTS a, other.b":                    {{"commerce", "a"}, {"other", "b"}},
+		"RENAME TABLE customer TO customer_old, x TO y":      {{"commerce", "customer"}, {"commerce", "customer_old"}, {"commerce", "x"}, {"commerce", "y"}},
+		"TRUNCATE TABLE corder":                              {{"commerce", "corder"}},
+		"truncate corder":                                    {{"commerce", "corder"}},
+		"CREATE INDEX i ON customer (email)":                 {{"commerce", "customer"}},
+		"DROP INDEX i ON corder":                             {{"commerce", "corder"}},
+		"/* c */ CREATE TABLE IF NOT EXISTS n (id int)":      {{"commerce", "n"}},
+		"CREATE DATABASE x":                                  nil,
+		"CREATE VIEW v AS SELECT 1":                          nil,
+		"INSERT INTO customer VALUES (1)":                    nil,
+		"DROP TEMPORARY TABLE IF EXISTS `tmp`":               {{"commerce", "tmp"}},
+		"CREATE OR REPLACE TABLE customer2 LIKE customer":    {{"commerce", "customer2"}},
 	}
 	for q, want := range cases {
 		if got := ddlTables(q, "commerce"); !reflect.DeepEqual(got, want) {

@@ -135,6 +135,9 @@ func (r *runner) run(ctx context.Context) {
 				return
 			}
 			if err != nil {
+				if reply != nil && rejected == nil {
+					rejected = err // the command's own action failed: tell the caller
+				}
 				ev = r.failure(err)
 				break
 			}

@@ -222,7 +222,7 @@ func (s *session) executeOn(rt *router.Table, pl *planner.Plan, st *clientStmt, 
 			return true, s.writeErr(backendError(bc.pool.addr, err))
 		}
 	}
-	out := bc.wbuf[:0:0]
+	out := s.scratch[:0]
 	out = append(out, comStmtExecute, 0, 0, 0, 0, 0, 1, 0, 0, 0)
 	binary.LittleEndian.PutUint32(out[1:5], bs.id)
 	if st.params > 0 {
@@ -231,6 +231,7 @@ func (s *session) executeOn(rt *router.Table, pl *planner.Plan, st *clientStmt, 
 		out = append(out, st.paramTypes...)
 		out = append(out, values...)
 	}
+	s.scratch = out
 	s.begin(bc, false)
 	if err := bc.command(out); err != nil {
 		s.end()

@@ -68,8 +68,9 @@ type Proxy struct {
 	health  *health
 	gate    *gate
 
-	poolsMu sync.Mutex
-	pools   map[string]*pool // by keyspace + "/" + address
+	poolsMu   sync.Mutex
+	pools     map[poolKey]*pool
+	poolIndex atomic.Pointer[map[poolKey]*pool] // copy of pools, read without the lock
 
 	plans planCache
 
@@ -146,10 +147,12 @@ func New(cfg Config) (*Proxy, error) {
 		log:      cfg.Logger,
 		parser:   planner.Parser(),
 		metrics:  newMetrics(cfg.Registerer),
-		pools:    map[string]*pool{},
+		pools:    map[poolKey]*pool{},
 		sessions: map[uint32]*session{},
 	}
 	p.plans.init(10000)
+	empty := map[poolKey]*pool{}
+	p.poolIndex.Store(&empty)
 	p.metrics.pool.pools = p.allPools
 	p.health = newHealth(p)
 	p.gate = newGate()
@@ -243,21 +246,23 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 	}
 	addr := k.Primary
 	if tt != router.Primary {
-		var healthy []string
-		for _, a := range k.Servers(tt) {
-			if p.health.ok(a) {
-				healthy = append(healthy, a)
+		var healthy [8]string
+		n := 0
+		for _, r := range k.Replicas {
+			if r.Type == tt && p.health.ok(r.Address) && n < len(healthy) {
+				healthy[n] = r.Address
+				n++
 			}
 		}
-		if len(healthy) == 0 {
+		if n == 0 {
 			return nil, sqlerr.New(sqlerr.ERUnknown, "HY000",
 				"no healthy %s server for keyspace %s (servers down, or lagging more than %s)", tt, ks, p.cfg.MaxReplicaLag)
 		}
-		addr = healthy[int(p.rr.Add(1))%len(healthy)]
+		addr = healthy[int(p.rr.Add(1))%n]
 	}
-	key := ks + "/" + addr
-	if foundRows {
-		key += "/found_rows"
+	key := poolKey{ks, addr, foundRows}
+	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == k.Database {
+		return pl, nil // hot path: no lock, no allocation
 	}
 	p.poolsMu.Lock()
 	defer p.poolsMu.Unlock()
@@ -269,8 +274,18 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
 			FoundRows: foundRows, TLS: p.cfg.BackendTLS}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		p.pools[key] = pl
+		idx := make(map[poolKey]*pool, len(p.pools))
+		for k, v := range p.pools {
+			idx[k] = v
+		}
+		p.poolIndex.Store(&idx)
 	}
 	return pl, nil
+}
+
+type poolKey struct {
+	keyspace, addr string
+	foundRows      bool
 }
 
 // --- wire.Handler ---

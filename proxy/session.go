@@ -53,6 +53,8 @@ type session struct {
 	// transaction touched: a traffic switch drains both (guarded by runMu).
 	admitted []string
 	txTables map[string]bool
+
+	scratch []byte // reused to build backend command packets
 }
 
 type runningQuery struct {
@@ -385,7 +387,10 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 	if !allowed(s.c.User, pl.Keyspace) {
 		return nil, false, sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
 	}
-	rkey := pl.Keyspace + "@" + pl.TabletType.String()
+	var rkey string
+	if len(s.reserved) > 0 || pl.Reserve != "" {
+		rkey = pl.Keyspace + "@" + pl.TabletType.String()
+	}
 	if rc := s.reserved[rkey]; rc != nil {
 		if s.inTx() && pl.TabletType == router.Primary && s.txConns[pl.Keyspace] == nil {
 			if err := s.beginOn(rc); err != nil {
@@ -473,7 +478,8 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 		*s.queryLog = append(*s.queryLog, loggedQuery{pl.Keyspace, pl.TabletType.String(), bc.pool.addr, q})
 	}
 	if raw == nil {
-		raw = comQueryPayload(bc.wbuf[:0:0], q)
+		s.scratch = comQueryPayload(s.scratch, q)
+		raw = s.scratch
 	}
 	s.begin(bc, pl.LocalInfile)
 	if err := bc.command(raw); err != nil {

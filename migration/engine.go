@@ -336,6 +336,21 @@ func (e *Engine) migrateTables(ctx context.Context, c MigrateTables) (*Result, e
 	if err := ensureSidecar(tgt); err != nil {
 		return nil, sqlerr.FromError(err)
 	}
+	// The sidecar is the truth even before discovery has read it.
+	existing, err := loadWorkflows(tgt, c.Target, "")
+	if err != nil {
+		return nil, sqlerr.FromError(err)
+	}
+	for _, w := range existing {
+		if w.Name == c.Workflow {
+			return nil, refuse("workflow %s already exists", ref)
+		}
+		for _, t := range w.Tables {
+			if seen[strings.ToLower(t)] && w.Phase != Completed {
+				return nil, refuse("table %s is already in workflow %s (%s)", t, w.ref(), w.Phase)
+			}
+		}
+	}
 	if _, err := tgt.exec("CREATE DATABASE IF NOT EXISTS " + ident(tks.Database)); err != nil {
 		return nil, sqlerr.FromError(err)
 	}

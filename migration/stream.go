@@ -195,7 +195,10 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 					return nil, err
 				}
 				f.r.setLag(0, f.lastTS)
-				if stopAt != "" && gtidContains(f.flavor, f.committed, stopAt) {
+				if stopAt != "" && gtidContains(f.flavor, f.pos.String(), stopAt) {
+					if err := f.flushPos(); err != nil {
+						return nil, err
+					}
 					return nil, nil
 				}
 				if err := serve(); err != nil {
@@ -234,7 +237,8 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 		}
 		if f.atBoundary {
 			if stopAt != "" && gtidContains(f.flavor, f.pos.String(), stopAt) {
-				if err := f.commit(); err != nil {
+				// Persist exactly stopAt, even when no moved table changed on the way.
+				if err := f.flushPos(); err != nil {
 					return nil, err
 				}
 				return nil, nil
@@ -593,8 +597,12 @@ func (f *follower) commit() error {
 	return nil
 }
 
-// flushPos records a position advanced by events that touched no moved table.
+// flushPos commits and records the position even when only events that touched no moved
+// table advanced it.
 func (f *follower) flushPos() error {
+	if !f.inTxn && f.batchKeys == 0 && f.pos.String() == f.committed {
+		return nil
+	}
 	if err := f.begin(); err != nil {
 		return err
 	}

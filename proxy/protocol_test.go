@@ -144,8 +144,8 @@ func TestProtocolFeatures(t *testing.T) {
 	_ = testcluster.RootPassword
 }
 
-func TestClientDisconnectKillsQuery(t *testing.T) {
-	e := startEnv(t)
+func TestClientDisconnectAndLoginLimit(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.MaxLoginFailures = 3 })
 	t.Run("client disconnect kills its backend query", func(t *testing.T) {
 		c, err := client.Connect(e.addr, "app", "secret", "commerce")
 		if err != nil {
@@ -172,6 +172,21 @@ func TestClientDisconnectKillsQuery(t *testing.T) {
 				t.Fatal("backend query still running after the client left")
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("failed logins are rate limited per address", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			bad, _ := sql.Open("mysql", "app:wrong@tcp("+e.addr+")/")
+			if err := bad.Ping(); mysqlCode(err) != 1045 {
+				t.Fatalf("attempt %d: %v", i, err)
+			}
+			bad.Close()
+		}
+		good, _ := sql.Open("mysql", "app:secret@tcp("+e.addr+")/")
+		defer good.Close()
+		if err := good.Ping(); mysqlCode(err) != 1129 {
+			t.Fatalf("after 3 failures a login got %v, want 1129", err)
 		}
 	})
 }

@@ -53,9 +53,11 @@ type Config struct {
 	QueryTimeout    time.Duration
 	MaxReplicaLag   time.Duration
 	TransactionMode string // single | multi | twopc
-	Admin           Admin
-	Registerer      prometheus.Registerer
-	Logger          *slog.Logger
+	// MaxLoginFailures per client address per minute before its logins are refused (1129).
+	MaxLoginFailures int
+	Admin            Admin
+	Registerer       prometheus.Registerer
+	Logger           *slog.Logger
 }
 
 // Proxy routes client statements to keyspaces.
@@ -77,7 +79,8 @@ type Proxy struct {
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
 
-	rr atomic.Uint32
+	rr     atomic.Uint32
+	logins *loginLimiter
 
 	collMu     sync.Mutex
 	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
@@ -139,6 +142,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxReplicaLag <= 0 {
 		cfg.MaxReplicaLag = 30 * time.Second
 	}
+	if cfg.MaxLoginFailures <= 0 {
+		cfg.MaxLoginFailures = 20
+	}
 	if cfg.TransactionMode == "" {
 		cfg.TransactionMode = "single"
 	}
@@ -155,16 +161,18 @@ func New(cfg Config) (*Proxy, error) {
 	p.poolIndex.Store(&empty)
 	p.metrics.pool.pools = p.allPools
 	p.health = newHealth(p)
+	p.logins = newLoginLimiter(cfg.MaxLoginFailures, time.Minute)
 	p.gate = newGate()
 	p.gate.m = p.metrics
 	srv, err := wire.NewServer(wire.Config{
-		ServerVersion: cfg.ServerVersion,
-		Users:         cfg.Users,
-		TLS:           cfg.TLS,
-		RequireTLS:    cfg.RequireTLS,
-		MaxConns:      cfg.MaxConnections,
-		OnAuthFailure: func(string, string) { p.metrics.authFail.Inc() },
-		Logger:        cfg.Logger,
+		ServerVersion:      cfg.ServerVersion,
+		Users:              cfg.Users,
+		TLS:                cfg.TLS,
+		RequireTLS:         cfg.RequireTLS,
+		MaxConns:           cfg.MaxConnections,
+		OnAuthFailure:      func(_, ip string) { p.metrics.authFail.Inc(); p.logins.failed(ip) },
+		AuthFailureLimiter: func(ip string) bool { return p.logins.allow(ip) },
+		Logger:             cfg.Logger,
 	}, p)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/vtgate-lite/vtgate-lite/config"
 	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
@@ -188,6 +189,25 @@ func TestBinaryWiring(t *testing.T) {
 	}
 	if got := strs(t, db, "select sku from commerce.product"); strings.Join(got, ",") != "a" {
 		t.Fatalf("product = %v", got)
+	}
+	// Migration statements reach the engine, for admin users only.
+	for _, q := range []string{"show migrations", "migrate tables product from commerce to customer", "vdiff customer.x"} {
+		_, err := db.Exec(q)
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1227 {
+			t.Errorf("%s by a non-admin: %v, want 1227", q, err)
+		}
+	}
+	adm, _ := sql.Open("mysql", "admin:secret@tcp("+listen+")/")
+	defer adm.Close()
+	if _, err := adm.Exec("migrate tables nosuch from commerce to customer"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("MIGRATE of a missing table: %v", err)
+	}
+	if _, err := adm.Exec("migrate tablez x"); err == nil || !strings.Contains(err.Error(), "1064") {
+		t.Errorf("malformed MIGRATE: %v", err)
+	}
+	if got := strs(t, adm, "show migrations"); len(got) != 0 {
+		t.Errorf("show migrations = %v", got)
 	}
 }
 

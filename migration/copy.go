@@ -77,6 +77,52 @@ func snapshot(ctx context.Context, c *conn, ks *router.Keyspace, flavor string) 
 	return pos, nil
 }
 
+// snapshotTables opens a consistent snapshot on every connection in conns and returns one
+// position valid for the moved tables in all of them. One connection: snapshot (no lock on
+// MariaDB). Several: the moved tables are read-locked (FLUSH TABLES ... WITH READ LOCK waits
+// for transactions writing them and blocks new writes), the snapshots start, the position is
+// read, the lock is released: the moved tables are frozen in between, so every snapshot shows
+// them at that position (other tables may move on; their events do not concern us).
+func snapshotTables(ctx context.Context, conns []*conn, ks *router.Keyspace, tables []string, flavor string) (string, error) {
+	if len(conns) == 1 {
+		return snapshot(ctx, conns[0], ks, flavor)
+	}
+	lk, err := dial(ctx, ks, conns[0].addr, false)
+	if err != nil {
+		return "", err
+	}
+	defer lk.close()
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = ident(ks.Database) + "." + ident(t)
+	}
+	if _, err := lk.exec("SET SESSION lock_wait_timeout=10"); err != nil {
+		return "", err
+	}
+	if _, err := lk.exec("FLUSH TABLES " + strings.Join(names, ", ") + " WITH READ LOCK"); err != nil {
+		return "", err
+	}
+	defer lk.Execute("UNLOCK TABLES")
+	for _, c := range conns {
+		if _, err := c.exec("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+			return "", err
+		}
+		if _, err := c.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT"); err != nil {
+			return "", err
+		}
+	}
+	q := "SELECT @@GLOBAL.gtid_binlog_pos"
+	if flavor == mysql8 {
+		q = "SELECT @@GLOBAL.gtid_executed"
+	}
+	r, err := lk.exec(q)
+	if err != nil {
+		return "", err
+	}
+	pos, _ := r.GetString(0, 0)
+	return strings.ReplaceAll(pos, "\n", ""), nil
+}
+
 const (
 	mariadb = "mariadb"
 	mysql8  = "mysql"
@@ -105,7 +151,7 @@ type copyBatch struct {
 // copyTable copies cs.Table from the snapshot on snap into the target until the table is done
 // or deadline passes. Every batch commits with its copy_state row. It returns whether the table
 // is done.
-func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB string, ti *tableInfo, cs *copyState, deadline time.Time, lagCheck func() error) (bool, error) {
+func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB string, ti *tableInfo, cs *copyState, deadline time.Time, lagCheck func() error, writers int) (bool, error) {
 	batchRows := r.e.cfg.CopyBatchRows
 	reads := make(chan copyBatch, 1) // one batch in flight while the previous one is written
 	rctx, cancel := context.WithCancel(ctx)
@@ -224,7 +270,7 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 		}
 		parts := 1
 		if len(b.rows) >= 2*minParallelRows {
-			parts = min(r.e.cfg.CopyWriters, len(b.rows)/minParallelRows)
+			parts = min(writers, len(b.rows)/minParallelRows)
 		}
 		for len(helpers) < parts-1 {
 			h, err := dial(ctx, r.tgtKS, r.tgtKS.Primary, true)

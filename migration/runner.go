@@ -7,7 +7,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vtgate-lite/vtgate-lite/router"
 )
@@ -364,7 +367,38 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 		return nil, err
 	}
 	rec := r.rec
-	pos, err := snapshot(ctx, snap, sks, rec.Flavor)
+	// Tables left to copy; finished ones only may need their deferred keys.
+	var todo []string
+	for _, t := range rec.Tables {
+		cs := r.copy[t]
+		if cs == nil {
+			return nil, fmt.Errorf("copy_state row for %s is missing", t)
+		}
+		if !cs.Done {
+			todo = append(todo, t)
+		} else if len(cs.DeferredKeys) > 0 {
+			if err := buildDeferredKeys(tconn, r.ref, tks.Database, t, cs.DeferredKeys); err != nil {
+				return nil, err
+			}
+			r.mu.Lock()
+			cs.DeferredKeys = nil
+			r.mu.Unlock()
+		}
+	}
+	// Several tables copy in parallel, each worker on its own snapshot connection; the
+	// snapshots are opened together under a brief read lock on the moved tables so that they
+	// all show the moved tables at one position. One table needs no lock at all (MariaDB).
+	snaps := []*conn{snap}
+	workers := min(len(todo), max(1, r.e.cfg.CopyWriters), maxParallelTables)
+	for len(snaps) < workers {
+		c, err := dial(ctx, sks, snap.addr, true)
+		if err != nil {
+			return nil, err
+		}
+		defer c.close()
+		snaps = append(snaps, c)
+	}
+	pos, err := snapshotTables(ctx, snaps, sks, todo, rec.Flavor)
 	if err != nil {
 		return nil, err
 	}
@@ -384,13 +418,17 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 		}
 	}
 	r.e.progress(r)
+	var lagMu sync.Mutex
 	lagConn := (*conn)(nil)
 	defer func() { lagConn.close() }()
 	lagCheck := func() error {
 		if r.e.cfg.MaxSourceLag <= 0 || snap.addr == sks.Primary {
 			return nil
 		}
+		lagMu.Lock()
+		defer lagMu.Unlock()
 		for {
+			var err error
 			if lagConn == nil {
 				if lagConn, err = dial(ctx, sks, snap.addr, false); err != nil {
 					return err
@@ -418,50 +456,67 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 		}
 	}
 	deadline := time.Now().Add(copyCycleBudget)
-	all := true
-	for _, t := range rec.Tables {
-		cs := r.copy[t]
-		if cs == nil {
-			return nil, fmt.Errorf("copy_state row for %s is missing", t)
-		}
-		if cs.Done {
-			if len(cs.DeferredKeys) > 0 {
-				if err := buildDeferredKeys(tconn, r.ref, tks.Database, t, cs.DeferredKeys); err != nil {
-					return nil, err
+	queue := make(chan string, len(todo))
+	for _, t := range todo {
+		queue <- t
+	}
+	close(queue)
+	var allDone atomic.Bool
+	allDone.Store(true)
+	g, gctx := errgroup.WithContext(ctx)
+	writers := max(1, r.e.cfg.CopyWriters/workers)
+	for w := range workers {
+		wsnap := snaps[w]
+		g.Go(func() error {
+			wt := tconn
+			if w > 0 {
+				c, err := dial(gctx, tks, tks.Primary, true)
+				if err != nil {
+					return err
+				}
+				defer c.close()
+				wt = c
+			}
+			for t := range queue {
+				if time.Now().After(deadline) {
+					allDone.Store(false)
+					return nil
+				}
+				cs := r.copy[t]
+				ti := r.moved[strings.ToLower(t)]
+				if err := r.countRows(wsnap, wt, sks.Database, ti, cs); err != nil {
+					return err
+				}
+				done, err := r.copyTable(gctx, wsnap, wt, sks.Database, tks.Database, ti, cs, deadline, lagCheck, writers)
+				if err != nil {
+					return err
+				}
+				if !done {
+					allDone.Store(false)
+					return nil
+				}
+				if err := buildDeferredKeys(wt, r.ref, tks.Database, t, cs.DeferredKeys); err != nil {
+					return err
 				}
 				r.mu.Lock()
 				cs.DeferredKeys = nil
 				r.mu.Unlock()
 			}
-			continue
-		}
-		if time.Now().After(deadline) {
-			all = false
-			break
-		}
-		ti := r.moved[strings.ToLower(t)]
-		if err := r.countRows(snap, tconn, sks.Database, ti, cs); err != nil {
-			return nil, err
-		}
-		done, err := r.copyTable(ctx, snap, tconn, sks.Database, tks.Database, ti, cs, deadline, lagCheck)
-		if err != nil {
-			return nil, err
-		}
-		if !done {
-			all = false
-			break
-		}
-		if err := buildDeferredKeys(tconn, r.ref, tks.Database, t, cs.DeferredKeys); err != nil {
-			return nil, err
-		}
-		r.mu.Lock()
-		cs.DeferredKeys = nil
-		r.mu.Unlock()
+			return nil
+		})
 	}
-	snap.Execute("ROLLBACK")
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, c := range snaps {
+		c.Execute("ROLLBACK")
+	}
 	r.setMessage("")
-	return EvCycleDone{AllCopied: all}, nil
+	return EvCycleDone{AllCopied: allDone.Load()}, nil
 }
+
+// maxParallelTables bounds the tables copied at once.
+const maxParallelTables = 4
 
 // countRows sets rows_total to the rows copied so far plus the rows left in this cycle's
 // snapshot (COUNT(*) of the remaining key range: exact). Tables larger than the InnoDB estimate

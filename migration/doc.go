@@ -20,20 +20,27 @@
 //     replica/rdonly (the primary when there is none, or as COPY FROM says) and read its exact
 //     position P (MariaDB: binlog_snapshot_file/position + BINLOG_GTID_POS, no lock; MySQL: a
 //     FLUSH TABLES WITH READ LOCK held just while the snapshot opens and gtid_executed is read).
-//     Fast-forward: stream the binlog from the stored position to exactly P and apply it (this
-//     brings rows copied in earlier cycles to P). Then copy, table by table, in key order, batches
-//     of CopyBatchRows read in the snapshot (WHERE key > lastpk ORDER BY key LIMIT n) while the
-//     previous batch is written as multi-row INSERT ... ON DUPLICATE KEY UPDATE; each batch
-//     commits together with its copy_state row (lastpk, rows_copied, done). Reads pause while the
-//     source replica lags more than MaxSourceLag, and are paced by CopyRowsPerSecond. A cycle ends
-//     when the tables are copied or after copyCycleBudget; the next cycle snapshots again. When a
+//     With several tables left, one snapshot connection per table worker (up to 4) is opened
+//     together under a brief FLUSH TABLES <moved tables> WITH READ LOCK, so all show the moved
+//     tables at the same P. Fast-forward: stream the binlog from the stored position to exactly
+//     P and apply it (this brings rows copied in earlier cycles to P), and store P. Then each
+//     worker copies its tables in key order, in batches of CopyBatchRows read in the snapshot
+//     (WHERE key > lastpk ORDER BY key LIMIT n) while the previous batch is written as multi-row
+//     INSERT ... ON DUPLICATE KEY UPDATE. A batch is split over CopyWriters target connections:
+//     the lower parts commit on helper connections, then the top part commits in the same
+//     transaction as the copy_state row (lastpk, rows_copied, done). Reads pause while the source
+//     replica lags more than MaxSourceLag, and are paced by CopyRowsPerSecond. A cycle ends when
+//     the tables are copied or after copyCycleBudget; the next cycle snapshots again. When a
 //     table is done its deferred secondary keys are added (ADD KEY IF NOT EXISTS: re-runnable).
 //  5. Stream (phase Running): follow the binlog from the stored position (go-mysql replication,
 //     GTID mode, MariaDB or MySQL flavor) for the moved tables only. Row events become upserts
 //     (after image) and deletes (before-image key; an update that changes the key is a delete
 //     plus an upsert). Source transactions are applied in order, several per target transaction
-//     when behind (a commit at a source boundary when nothing more is buffered, or after 2000
-//     rows or 500 ms); the position is updated in the same target transaction.
+//     (a commit at a source boundary when nothing more is buffered, or after 5000 rows or 250 ms),
+//     and the position is updated in that same target transaction. Within a batch only the last
+//     change of each key is kept: per table one multi-row DELETE (of every touched key when the
+//     table has other unique keys, so no final image can collide with a stale row) and
+//     multi-row upserts of the final images.
 //  6. DDL on a moved table (a Query event) ends the batch before it; Step decides: STOP moves the
 //     position past it and sets Error with the statement (in one transaction); IGNORE moves past
 //     it; EXEC runs it on the target (qualifier rewritten to the target database) and moves past.
@@ -49,21 +56,26 @@
 //
 // Crash safety (exactly once):
 //
-//   - Invariant: at every commit on the target, the stored position pos and the target rows of
-//     the moved tables satisfy target ⊆ source@pos (every target row equals the source row with
-//     the same key at pos, and every key copied so far, key <= lastpk, is present iff it is
-//     present at pos). Data and position change only together, in one InnoDB transaction on the
-//     target primary; copy batches and their copy_state row likewise.
-//   - A crash (kill -9, a cancelled context, a dropped connection) loses at most an uncommitted
-//     target transaction, which the server rolls back: the durable state is a committed one, so
-//     the invariant holds, and the restarted engine continues from exactly that position and
-//     lastpk. No source transaction is lost (the stream restarts at pos) and none is applied
-//     twice (everything up to pos is in the target, nothing after it).
-//   - Applying is also state-setting: an upsert writes the full after image and a delete removes
-//     the key, so the result of a row event depends only on the event, never on the target row
-//     it finds. This is what lets a copy cycle's fast-forward apply events to keys above lastpk
-//     (rows not copied yet): whatever it leaves there is replaced by the copy from the snapshot
-//     at P, which is exactly the source's state at the stored position.
+//   - Invariant, at every commit on the target, with pos the stored position: every target row
+//     of a moved table equals the source row with the same key at pos, and every key up to a
+//     table's lastpk (all keys once it is copied) is present on the target iff it is present
+//     in the source at pos. The stream changes data and pos only together, in one InnoDB
+//     transaction on the target primary; a copy batch advances lastpk in the transaction that
+//     writes its top part, after its lower parts committed.
+//   - Applying is state-setting: an upsert writes the full after image and a delete removes the
+//     key, so the effect of a row event depends only on the event, never on the row it finds.
+//     Hence a fast-forward may touch keys above lastpk (rows not copied yet), and a copy may
+//     commit rows above lastpk before lastpk moves (parallel writers, a crash in between): such
+//     rows are images at pos, which the invariant allows, and the next copy overwrites them
+//     with the images of the next snapshot after the fast-forward brought everything to it.
+//   - A crash (kill -9, a cancelled context, a dropped connection) loses at most uncommitted
+//     target transactions, which the server rolls back: the durable state satisfies the
+//     invariant, and the restarted engine continues from exactly that pos and lastpk. No source
+//     transaction is lost (the stream restarts at pos) and none is applied twice (everything up
+//     to pos is in the target, nothing after it).
+//   - Several snapshots opened under the read lock agree on the moved tables: no transaction
+//     writing them can be in flight or commit while the lock is held, so the position read then
+//     is exact for them (transactions on other tables that move it do not concern us).
 //   - ON DDL EXEC cannot share a transaction with its position (DDL commits implicitly): a crash
 //     between the two re-runs the DDL; if that fails the workflow shows it in Error.
 package migration

@@ -107,6 +107,28 @@ func TestMigrateTablesEndToEnd(t *testing.T) {
 		t.Errorf("after MIGRATE REVERSE READS: %v", rules)
 	}
 
+	// VDIFF finds differences planted on the target, with sample keys.
+	e.dst.Primary.Exec(t,
+		"DELETE FROM "+dstDB+".customer WHERE id=5",
+		"UPDATE "+dstDB+".customer SET note='tampered' WHERE id=7",
+		"INSERT INTO "+dstDB+".customer (id, email, flag) VALUES (99999999, 'extra@x', 1)")
+	res = e.mustExec("VDIFF " + ref)
+	id := res.Rows[0][0]
+	var got map[string]string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		r := e.mustExec("SHOW VDIFF " + ref + " LAST")
+		if row(r, 0)["vdiff_id"] == id && row(r, 0)["state"] == "completed" && row(r, 1)["state"] == "completed" {
+			got = row(r, 0)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got == nil || got["table"] != "customer" || got["missing_on_target"] != "1" || got["extra_on_target"] != "1" || got["mismatched"] != "1" ||
+		!strings.Contains(got["sample_keys"], "missing: 5") || !strings.Contains(got["sample_keys"], "extra: 99999999") || !strings.Contains(got["sample_keys"], "mismatched: 7") {
+		t.Errorf("VDIFF of a tampered target: %v", got)
+	}
+
 	// A second workflow on the same tables is refused.
 	if _, err := e.exec("MIGRATE TABLES customer FROM commerce TO customer WORKFLOW again"); err == nil || !strings.Contains(err.Error(), "already in workflow") {
 		t.Errorf("second workflow: %v", err)

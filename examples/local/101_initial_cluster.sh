@@ -25,115 +25,10 @@ PRIMARY_PORT=$(mysql_port "${UIDS[0]}")
 WAIT_SECONDS=30
 
 install_missing_packages
-MARIADBD=$(command -v mariadbd) || die "mariadbd not found"
-INSTALL_DB=$(command -v mariadb-install-db || command -v mysql_install_db) || die "mariadb-install-db not found"
-CLIENT=$(command -v mariadb || command -v mysql) || die "the mariadb client is not found"
+find_mariadb_tools
 mkdir -p "$VTDATAROOT/tmp"
 
 started=0 # how many processes this run started
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# sql PORT [args...]: root on one local server through its unix socket.
-sql() {
-	local port=$1
-	shift
-	"$CLIENT" --no-defaults -S "$VTDATAROOT/mysql_$port/mdb.sock" -u root -p"$MYSQL_ROOT_PASSWORD" "$@"
-}
-
-# start_mariadb UID TYPE: initializes (first time) and starts one server, waits for a login.
-start_mariadb() {
-	local uid=$1 type=$2 port dir pidfile fresh=0 pid
-	port=$(mysql_port "$uid")
-	dir="$VTDATAROOT/mysql_$port"
-	pidfile="$VTDATAROOT/mysql_$port.pid"
-	if pid_alive "$pidfile"; then
-		log "MariaDB $KEYSPACE/$type (uid $uid) is already running on port $port (pid $(cat "$pidfile"))"
-		return 0
-	fi
-	port_in_use "$port" && die "port $port is in use by another process (not one recorded in $VTDATAROOT); stop it or set MYSQL_PORT_BASE"
-
-	if [ ! -d "$dir/data/mysql" ]; then
-		log "Initializing datadir $dir/data"
-		rm -rf "$dir"
-		mkdir -p "$dir/tmp"
-		# Own tmpdir: bootstraps sharing /tmp can collide on temporary table names.
-		if ! "$INSTALL_DB" --no-defaults --user="$(id -un)" --datadir="$dir/data" --tmpdir="$dir/tmp" \
-			--auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1; then
-			cat "$dir/install.log" >&2
-			rm -rf "$dir"
-			die "mariadb-install-db failed for $dir"
-		fi
-		fresh=1
-	fi
-
-	local args=(
-		--no-defaults --user="$(id -un)"
-		--datadir="$dir/data" --port="$port" --bind-address=127.0.0.1
-		--socket="$dir/mdb.sock" --pid-file="$dir/mdb.pid" --log-error="$dir/err.log" --tmpdir="$dir/tmp"
-		--server-id="$uid"
-		--log-bin="$dir/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL
-		--log-slave-updates=ON --gtid-domain-id=0 --gtid-strict-mode=ON
-		--skip-name-resolve --max-connections=500
-		--innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0
-	)
-	[ "$type" = primary ] || args+=(--read-only=ON)
-	mkdir -p "$dir/tmp"
-
-	log "Starting MariaDB $KEYSPACE/$type (uid $uid, server id $uid) on 127.0.0.1:$port"
-	setsid nohup "$MARIADBD" "${args[@]}" >>"$dir/stdout.log" 2>&1 </dev/null &
-	pid=$!
-	echo "$pid" >"$pidfile"
-	started=$((started + 1))
-
-	# Wait for a real login (mariadb-admin ping answers even when access is denied).
-	local login=(-p"$MYSQL_ROOT_PASSWORD")
-	[ "$fresh" = 1 ] && login=()
-	local deadline=$((SECONDS + WAIT_SECONDS))
-	until "$CLIENT" --no-defaults -S "$dir/mdb.sock" -u root "${login[@]}" -e 'select 1' >/dev/null 2>&1; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			rm -f "$pidfile"
-			tail -n 30 "$dir/err.log" >&2 || true
-			die "MariaDB on port $port exited during startup (log above: $dir/err.log)"
-		fi
-		if [ "$SECONDS" -ge "$deadline" ]; then
-			tail -n 30 "$dir/err.log" >&2 || true
-			die "MariaDB on port $port did not accept logins within ${WAIT_SECONDS}s (pid $pid still running; 401_teardown.sh stops it)"
-		fi
-		sleep 0.2
-	done
-
-	if [ "$fresh" = 1 ]; then
-		# Users are per server: keep them out of the binlog so replicas do not replay them.
-		"$CLIENT" --no-defaults -S "$dir/mdb.sock" -u root <<-SQL
-			SET sql_log_bin=0;
-			ALTER USER root@localhost IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
-			CREATE USER IF NOT EXISTS root@'127.0.0.1';
-			ALTER USER root@'127.0.0.1' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
-			GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
-			CREATE USER IF NOT EXISTS root@'%';
-			ALTER USER root@'%' IDENTIFIED BY '$MYSQL_ROOT_PASSWORD';
-			GRANT ALL ON *.* TO root@'%' WITH GRANT OPTION;
-		SQL
-	fi
-}
-
-# attach_replica UID: points a replica at the primary by GTID, once.
-attach_replica() {
-	local port dir
-	port=$(mysql_port "$1")
-	dir="$VTDATAROOT/mysql_$port"
-	[ -e "$dir/.replication_configured" ] && return 0
-	log "Attaching 127.0.0.1:$port to the primary 127.0.0.1:$PRIMARY_PORT (MASTER_USE_GTID=slave_pos)"
-	sql "$port" <<-SQL
-		STOP SLAVE;
-		SET GLOBAL gtid_slave_pos='';
-		CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$PRIMARY_PORT, MASTER_USER='root',
-		  MASTER_PASSWORD='$MYSQL_ROOT_PASSWORD', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
-		START SLAVE;
-	SQL
-	touch "$dir/.replication_configured"
-}
 
 for i in "${!UIDS[@]}"; do
 	start_mariadb "${UIDS[$i]}" "${TYPES[$i]}"
@@ -151,15 +46,8 @@ if [ ! -e "$VTDATAROOT/mysql_$PRIMARY_PORT/.schema_applied" ]; then
 fi
 
 # Every replica has applied everything the primary has.
+wait_replicas_caught_up "${UIDS[@]:1}"
 pos=$(sql "$PRIMARY_PORT" -N -B -e 'SELECT @@gtid_binlog_pos')
-for uid in "${UIDS[@]:1}"; do
-	port=$(mysql_port "$uid")
-	got=$(sql "$port" -N -B -e "SELECT MASTER_GTID_WAIT('$pos', $WAIT_SECONDS)")
-	if [ "$got" != 0 ]; then
-		sql "$port" -e 'SHOW SLAVE STATUS\G' | grep -E 'Running:|Last_(IO|SQL)_Error:|Gtid_IO_Pos:' >&2 || true
-		die "replica 127.0.0.1:$port did not reach GTID $pos within ${WAIT_SECONDS}s (its SHOW SLAVE STATUS is above)"
-	fi
-done
 log "MariaDB: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$(mysql_port 101), rdonly 127.0.0.1:$(mysql_port 102) (GTID $pos)"
 
 if [ "${SKIP_VTGATE:-0}" = 1 ]; then

@@ -108,9 +108,11 @@ func TestMigrateTablesEndToEnd(t *testing.T) {
 	}
 
 	// VDIFF finds differences planted on the target, with sample keys.
+	gone := e.dst.Primary.QueryString(t, "SELECT MIN(id) FROM "+dstDB+".customer")
+	changed := e.dst.Primary.QueryString(t, "SELECT MAX(id) FROM "+dstDB+".customer")
 	e.dst.Primary.Exec(t,
-		"DELETE FROM "+dstDB+".customer WHERE id=5",
-		"UPDATE "+dstDB+".customer SET note='tampered' WHERE id=7",
+		"DELETE FROM "+dstDB+".customer WHERE id="+gone,
+		"UPDATE "+dstDB+".customer SET note='tampered' WHERE id="+changed,
 		"INSERT INTO "+dstDB+".customer (id, email, flag) VALUES (99999999, 'extra@x', 1)")
 	res = e.mustExec("VDIFF " + ref)
 	id := res.Rows[0][0]
@@ -125,7 +127,7 @@ func TestMigrateTablesEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if got == nil || got["table"] != "customer" || got["missing_on_target"] != "1" || got["extra_on_target"] != "1" || got["mismatched"] != "1" ||
-		!strings.Contains(got["sample_keys"], "missing: 5") || !strings.Contains(got["sample_keys"], "extra: 99999999") || !strings.Contains(got["sample_keys"], "mismatched: 7") {
+		!strings.Contains(got["sample_keys"], "missing: "+gone) || !strings.Contains(got["sample_keys"], "extra: 99999999") || !strings.Contains(got["sample_keys"], "mismatched: "+changed) {
 		t.Errorf("VDIFF of a tampered target: %v", got)
 	}
 

@@ -748,10 +748,7 @@ func (r *runner) applied(events, txns int64, pos string) {
 	if r.rec != nil {
 		r.rec.Pos = pos
 	}
-	r.st.Retries = 0
-	if r.st.Message != "" && strings.HasPrefix(r.st.Message, "retry") {
-		r.st.Message = ""
-	}
+	r.st, _ = Step(r.st, EvProgress{}) // durable progress: the backoff starts over
 	r.lastErr = ""
 	r.mu.Unlock()
 	r.e.metrics.events.WithLabelValues(r.ref.String()).Add(float64(events))
@@ -766,10 +763,7 @@ func (r *runner) copied(table string, n int64, cs *copyState, lastpk []string, d
 	}
 	cs.RowsCopied += n
 	cs.Done = done
-	r.st.Retries = 0
-	if strings.HasPrefix(r.st.Message, "retry") {
-		r.st.Message = ""
-	}
+	r.st, _ = Step(r.st, EvProgress{}) // durable progress: the backoff starts over
 	r.lastErr = ""
 	rt := r.rates[table]
 	if rt == nil {

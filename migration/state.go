@@ -2,6 +2,7 @@ package migration
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -136,9 +137,11 @@ func Step(s State, ev Event) (State, []Action) {
 	case EvResume:
 		return s, []Action{s.work()}
 	case EvProgress:
-		s.Retries = 0
-		if s.active() {
-			s.Message = ""
+		if s.Retries > 0 || strings.HasPrefix(s.Message, "copy throttled") {
+			s.Retries = 0
+			if s.active() {
+				s.Message = ""
+			}
 		}
 		return s, nil
 	case EvStart:

@@ -62,6 +62,8 @@ type Plan struct {
 	Write bool     `json:"write,omitempty"`
 	// Reserve names why the session must keep this backend connection ("" = it need not).
 	Reserve string `json:"reserve,omitempty"`
+	// Pulls are the tables a CrossKeyspace plan copies to the anchor keyspace first.
+	Pulls []Pull `json:"pulls,omitempty"`
 	// LocalInfile marks LOAD DATA LOCAL INFILE (the client must allow local files).
 	LocalInfile bool `json:"local_infile,omitempty"`
 
@@ -500,11 +502,7 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 	}
 	p.TabletType, p.TabletName = tt, tt.String()
 
-	type resolved struct {
-		ref    tableRef
-		target router.Target
-	}
-	var res []resolved
+	var res []resolvedRef
 	keyspaces := map[string][]string{}
 	for _, ref := range collectTables(stmt) {
 		if systemSchemas[strings.ToLower(ref.qualifier)] {
@@ -514,7 +512,7 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 		if err != nil {
 			return nil, err
 		}
-		res = append(res, resolved{ref, t})
+		res = append(res, resolvedRef{ref, t})
 		keyspaces[t.Keyspace] = append(keyspaces[t.Keyspace], t.Table)
 		full := t.Keyspace + "." + t.Table
 		if !slices.Contains(p.Tables, full) {
@@ -537,19 +535,7 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 			p.Keyspace = ks
 		}
 	default:
-		var parts []string
-		for _, ks := range slices.Sorted(func(yield func(string) bool) {
-			for k := range keyspaces {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
-			tbls := keyspaces[ks]
-			sort.Strings(tbls)
-			parts = append(parts, fmt.Sprintf("%s in keyspace %s", strings.Join(slices.Compact(tbls), ", "), ks))
-		}
-		return nil, sqlerr.Unsupported("cross-keyspace query: %s", strings.Join(parts, "; "))
+		return planCross(stmt, res, p, rt)
 	}
 	p.Reserve = reserveReason(stmt)
 

@@ -26,6 +26,9 @@ func (s *session) prepare(query string) error {
 		return s.writeErr(err)
 	}
 	pl := e.plan
+	if pl.Kind == planner.CrossKeyspace {
+		return s.writeErr(sqlerr.New(sqlerr.ERNotSupportedYet, "42000", "unsupported cross-keyspace query: prepared statements (use the text protocol)"))
+	}
 	if pl.Kind != planner.Route {
 		return s.prepareLocal(query, pl)
 	}

@@ -53,6 +53,8 @@ type Config struct {
 	QueryTimeout    time.Duration
 	MaxReplicaLag   time.Duration
 	TransactionMode string // single | multi | twopc
+	// MaxRowsInMemory bounds the rows one cross-keyspace statement may move between keyspaces.
+	MaxRowsInMemory int
 	// MaxLoginFailures per client address per minute before its logins are refused (1129).
 	MaxLoginFailures int
 	Admin            Admin
@@ -141,6 +143,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.MaxReplicaLag <= 0 {
 		cfg.MaxReplicaLag = 30 * time.Second
+	}
+	if cfg.MaxRowsInMemory <= 0 {
+		cfg.MaxRowsInMemory = 100000
 	}
 	if cfg.MaxLoginFailures <= 0 {
 		cfg.MaxLoginFailures = 20
@@ -419,7 +424,7 @@ func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cache
 }
 
 func cacheable(pl *planner.Plan) bool {
-	return pl.Kind == planner.Route || pl.Kind == planner.Begin || pl.Kind == planner.Commit || pl.Kind == planner.Rollback
+	return pl.Kind == planner.Route || pl.Kind == planner.CrossKeyspace || pl.Kind == planner.Begin || pl.Kind == planner.Commit || pl.Kind == planner.Rollback
 }
 
 func syntaxMessage(err error) string {

@@ -242,12 +242,16 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 		return true, s.writeErr(err)
 	}
 	pl := e.plan
-	if pl.Kind == planner.Route {
+	if pl.Kind == planner.Route || pl.Kind == planner.CrossKeyspace {
 		if e, rt, err = s.admit(e, sql, rt); err != nil {
 			return true, s.writeErr(err)
 		}
 		defer s.leave()
 		pl = e.plan
+	}
+	if pl.Kind == planner.CrossKeyspace {
+		failed, err = s.cross(rt, pl, more)
+	} else if pl.Kind == planner.Route {
 		if pl.Query != "" {
 			raw = nil
 		}
@@ -856,7 +860,14 @@ func (s *session) vexplain(rt *router.Table, pl *planner.Plan, more bool) (bool,
 	inner := pl.Inner
 	if pl.VExplainMode == "plan" {
 		rows := [][]string{}
-		if inner.Kind == planner.Route {
+		if inner.Kind == planner.CrossKeyspace {
+			for _, pull := range inner.Pulls {
+				k, _ := rt.Keyspace(pull.Keyspace)
+				rows = append(rows, []string{"Pull " + pull.Table, pull.Keyspace, inner.TabletType.String(), strings.Join(serversOf(k, inner.TabletType), ","), pull.Query, ""})
+			}
+			k, _ := rt.Keyspace(inner.Keyspace)
+			rows = append(rows, []string{"Route (pulled tables as temporary tables)", inner.Keyspace, inner.TabletType.String(), strings.Join(serversOf(k, inner.TabletType), ","), inner.Query, strings.Join(inner.Rules, ",")})
+		} else if inner.Kind == planner.Route {
 			k, _ := rt.Keyspace(inner.Keyspace)
 			servers := []string{k.Primary}
 			if inner.TabletType != router.Primary {
@@ -869,7 +880,7 @@ func (s *session) vexplain(rt *router.Table, pl *planner.Plan, more bool) (bool,
 		}
 		return false, s.writeTable([]string{"operator", "keyspace", "tablet_type", "servers", "query", "routing_rules"}, rows, more, "")
 	}
-	if inner.Kind != planner.Route {
+	if inner.Kind != planner.Route && inner.Kind != planner.CrossKeyspace {
 		return true, s.writeErr(sqlerr.Unsupported("VEXPLAIN QUERIES of a %s statement", inner.Kind))
 	}
 	// Run the statement with a discarding client writer is not possible on the wire;
@@ -891,6 +902,32 @@ func (s *session) vexplain(rt *router.Table, pl *planner.Plan, more bool) (bool,
 // runDiscard executes a routed plan and reads its response without sending it to the
 // client (VEXPLAIN QUERIES).
 func (s *session) runDiscard(rt *router.Table, pl *planner.Plan) error {
+	if pl.Kind == planner.CrossKeyspace {
+		anchor := &planner.Plan{Kind: planner.Route, Keyspace: pl.Keyspace, TabletType: pl.TabletType}
+		ac, pooled, err := s.conn(rt, anchor)
+		if err != nil {
+			return err
+		}
+		k, _ := rt.Keyspace(pl.Keyspace)
+		for _, pull := range pl.Pulls {
+			if err = s.pull(rt, pl, pull, ac, k.Database); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			*s.queryLog = append(*s.queryLog, loggedQuery{pl.Keyspace, pl.TabletType.String(), ac.pool.addr, pl.Query})
+			_, err = ac.exec(pl.Query)
+		}
+		for _, pull := range pl.Pulls {
+			if _, derr := ac.exec("DROP TEMPORARY TABLE IF EXISTS `" + k.Database + "`.`" + pull.Table + "`"); derr != nil {
+				ac.broken = true
+			}
+		}
+		if pooled {
+			ac.pool.put(ac)
+		}
+		return err
+	}
 	bc, pooled, err := s.conn(rt, pl)
 	if err != nil {
 		return err
@@ -935,6 +972,13 @@ func (s *session) fieldList(pkt []byte) error {
 		bc.pool.put(bc)
 	}
 	return nil
+}
+
+func serversOf(k *router.Keyspace, tt router.TabletType) []string {
+	if tt == router.Primary {
+		return []string{k.Primary}
+	}
+	return k.Servers(tt)
 }
 
 func likeMatch(pattern, s string) bool {

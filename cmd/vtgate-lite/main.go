@@ -146,6 +146,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		QueryTimeout:    cfg.QueryTimeout,
 		MaxReplicaLag:   cfg.MaxReplicaLag,
 		TransactionMode: cfg.TransactionMode,
+		MaxRowsInMemory: cfg.MaxRowsInMemory,
 		Admin:           adm,
 		Registerer:      reg,
 		Logger:          log,

@@ -191,7 +191,9 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	go p.health.run(ctx)
 	go p.reaper(ctx)
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -200,6 +202,9 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	}()
 	err := p.server.Serve(l)
 	if ctx.Err() != nil {
+		// The listener closes first; return only once in-flight statements have answered
+		// (or the 30 s bound passed), so that the caller's exit does not cut them off.
+		<-drained
 		return nil
 	}
 	return err

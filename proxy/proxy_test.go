@@ -189,13 +189,13 @@ func TestProxyEndToEnd(t *testing.T) {
 			q    string
 			code uint16
 		}{
-			{"select * from commerce.nope", 1146},                                    // from the backend, relayed
-			{"select * from nope.t", 1049},                                           // proxy: unknown keyspace
-			{"select * from unknown_table", 1046},                                    // no keyspace selected
-			{"selec 1", 1064},                                                        // syntax
-			{"select * from corder join product", 1235},                              // cross-keyspace
-			{"alter vschema add table commerce.x", 1227},                             // admin only
-			{"insert into commerce.product values ('x', 'y', 'not a number')", 1366}, // backend error code preserved
+			{"select * from commerce.nope", 1146}, // from the backend, relayed
+			{"select * from nope.t", 1049},        // proxy: unknown keyspace
+			{"select * from unknown_table", 1046}, // no keyspace selected
+			{"selec 1", 1064},                     // syntax
+			{"update corder join product on corder.sku = product.sku set corder.price = 1", 1235}, // cross-keyspace UPDATE
+			{"alter vschema add table commerce.x", 1227},                                          // admin only
+			{"insert into commerce.product values ('x', 'y', 'not a number')", 1366},              // backend error code preserved
 		}
 		for _, c := range cases {
 			_, err := db.Exec(c.q)

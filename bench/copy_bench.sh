@@ -4,7 +4,8 @@
 #   2. ROUNDS alternations of: baseline mariadb-dump --single-transaction | mariadb into the
 #      target, then MIGRATE TABLES through bench/copybench (engine in-process) into the same server;
 #   3. stream lag (p50/p99) while sysbench oltp_write_only runs on the source for LOAD_SECONDS.
-# Usage: bench/copy_bench.sh            (ROWS=1000000 LOAD_SECONDS=60 THREADS=4 BATCH=10000)
+# Usage: bench/copy_bench.sh   (env: ROWS=1000000 ROUNDS=3 LOAD_SECONDS=60 THREADS=4 BATCH=10000 WRITERS=3
+#        COPYBENCH_ARGS="-defer" for DEFER SECONDARY KEYS, "-cpuprofile f" for a profile)
 set -euo pipefail
 ROWS=${ROWS:-1000000}
 LOAD_SECONDS=${LOAD_SECONDS:-60}
@@ -58,13 +59,13 @@ for r in $(seq "$ROUNDS"); do
   t1=$(date +%s.%N)
   echo "round $r: mariadb-dump --single-transaction | mariadb: $ROWS rows in $(echo "$t1 - $t0" | bc)s"
   if [ "$r" -lt "$ROUNDS" ]; then
-    echo -n "round $r: "; "$WORK/copybench" -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" -writers "$WRITERS" -workflow "r$r"
+    echo -n "round $r: "; "$WORK/copybench" ${COPYBENCH_ARGS:-} -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" -writers "$WRITERS" -workflow "r$r"
   fi
 done
 
 echo "== round $ROUNDS: MIGRATE TABLES, then lag under oltp_write_only (${THREADS} threads, ${LOAD_SECONDS}s)"
 READY="$WORK/ready"
-"$WORK/copybench" -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" -writers "$WRITERS" \
+"$WORK/copybench" ${COPYBENCH_ARGS:-} -src 127.0.0.1:"$SP" -dst 127.0.0.1:"$DP" -password "$PW" -batch "$BATCH" -writers "$WRITERS" \
   -workflow last -lag "${LOAD_SECONDS}s" -ready-file "$READY" &
 CB=$!
 while [ ! -e "$READY" ]; do sleep 0.2; kill -0 $CB 2>/dev/null || break; done

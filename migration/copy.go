@@ -233,6 +233,7 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 		}
 		for _, row := range rows {
 			if sb.Len() == 0 {
+				sb.Grow(min(maxStatementBytes+maxStatementBytes/4, rowsBytes(rows)+len(head)+len(suffix)))
 				sb.WriteString(head)
 			} else {
 				sb.WriteByte(',')
@@ -321,6 +322,18 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 }
 
 const minParallelRows = 1000
+
+// rowsBytes is the statement size rows need (values, separators, parentheses).
+func rowsBytes(rows [][]string) int {
+	n := 0
+	for _, row := range rows {
+		n += 3 + len(row)
+		for _, v := range row {
+			n += len(v)
+		}
+	}
+	return n
+}
 
 func isLockConflict(err error) bool {
 	var me *mysql.MyError

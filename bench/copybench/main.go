@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,8 @@ func main() {
 	verbose := flag.Bool("v", false, "log the engine")
 	writers := flag.Int("writers", 3, "parallel target connections per copy batch")
 	wf := flag.String("workflow", "bench", "workflow name")
+	deferKeys := flag.Bool("defer", false, "MIGRATE TABLES ... DEFER SECONDARY KEYS")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the copy to this file")
 	flag.Parse()
 
 	ks := map[string]*router.Keyspace{
@@ -84,8 +87,19 @@ func main() {
 		}
 		return r
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+	}
 	start := time.Now()
-	exec(fmt.Sprintf("MIGRATE TABLES %s FROM src TO dst WORKFLOW %s", *tables, *wf))
+	opts := ""
+	if *deferKeys {
+		opts = " DEFER SECONDARY KEYS"
+	}
+	exec(fmt.Sprintf("MIGRATE TABLES %s FROM src TO dst WORKFLOW %s%s", *tables, *wf, opts))
 	var rows string
 	for {
 		r := exec("SHOW MIGRATIONS")
@@ -103,9 +117,12 @@ func main() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	el := time.Since(start)
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	var n float64
 	fmt.Sscan(rows, &n)
-	fmt.Printf("copy: %s rows in %.2fs (%.0f rows/s), Go heap in use peak %.1f MiB, batch %d, writers %d\n", rows, el.Seconds(), n/el.Seconds(), float64(peak.Load())/(1<<20), *batch, *writers)
+	fmt.Printf("copy: %s rows in %.2fs (%.0f rows/s), Go heap in use peak %.1f MiB, batch %d, writers %d%s\n", rows, el.Seconds(), n/el.Seconds(), float64(peak.Load())/(1<<20), *batch, *writers, opts)
 	if *ready != "" {
 		os.WriteFile(*ready, []byte("ready\n"), 0o644)
 	}

@@ -52,6 +52,10 @@ func TestMigrateTablesEndToEnd(t *testing.T) {
 	}
 	t.Logf("SHOW MIGRATION while copying: %v", sm.Rows)
 	e.waitState(ref, Running)
+	// The replica spares the primary: copy and stream read it.
+	if src := row(e.mustExec("SHOW MIGRATION "+ref), 0)["stream_source"]; src != e.src.Replicas[0].Addr() {
+		t.Errorf("stream_source %s, want the replica %s", src, e.src.Replicas[0].Addr())
+	}
 	time.Sleep(500 * time.Millisecond)
 	w.halt()
 	t.Logf("writer: %d ops, %d errors", w.ops.Load(), w.errors.Load())

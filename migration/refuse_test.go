@@ -103,3 +103,27 @@ func TestOnDDL(t *testing.T) {
 	}
 	e.vdiffClean("customer.ex")
 }
+
+// TestThrottle: copying pauses while the source replica lags more than MaxSourceLag, says so,
+// and resumes when it catches up.
+func TestThrottle(t *testing.T) {
+	e := newEnv(t, "replica")
+	e.createSchema()
+	e.fill(1000)
+	e.src.WaitReplicas(t, 30*time.Second)
+	r := e.src.Replicas[0]
+	r.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=4", "START SLAVE")
+	e.src.Primary.Exec(t, "INSERT INTO commerce.product VALUES ('lag1', 'x')")
+	time.Sleep(2500 * time.Millisecond) // the replica now lags ~2s+ behind
+	e.cfg.MaxSourceLag = time.Second
+	e.start()
+	e.mustExec("MIGRATE TABLES customer FROM commerce TO customer")
+	ref := "customer.commerce2customer"
+	m := e.waitFor(ref, 20*time.Second, func(m map[string]string) bool { return strings.Contains(m["message"], "copy throttled") })
+	t.Logf("while the replica lags: %v", m["message"])
+	r.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
+	e.waitState(ref, Running)
+	e.src.WaitReplicas(t, 30*time.Second)
+	e.caughtUp("commerce2customer")
+	e.sameData("customer")
+}

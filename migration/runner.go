@@ -434,14 +434,19 @@ func (r *runner) copyCycle(ctx context.Context) (Event, error) {
 					return err
 				}
 			}
-			res, err := lagConn.exec("SHOW SLAVE STATUS")
+			res, err := lagConn.exec("SHOW REPLICA STATUS") // MariaDB >= 10.5, MySQL >= 8.0.22
 			if err != nil {
-				return err
+				if res, err = lagConn.exec("SHOW SLAVE STATUS"); err != nil {
+					return err
+				}
 			}
 			lag := int64(-1)
 			if res.RowNumber() > 0 {
-				if v, err := res.GetIntByName(0, "Seconds_Behind_Master"); err == nil {
-					lag = v
+				for _, col := range []string{"Seconds_Behind_Master", "Seconds_Behind_Source"} {
+					if v, err := res.GetIntByName(0, col); err == nil {
+						lag = v
+						break
+					}
 				}
 			}
 			if lag < 0 || time.Duration(lag)*time.Second <= r.e.cfg.MaxSourceLag {

@@ -261,6 +261,13 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 // handle applies one event. It returns an EvDDL for a DDL on a moved table.
 func (f *follower) handle(be *replication.BinlogEvent) (Event, error) {
 	switch ev := be.Event.(type) {
+	case *replication.TransactionPayloadEvent:
+		// MySQL binlog_transaction_compression: the transaction's events are inside.
+		for _, inner := range ev.Events {
+			if out, err := f.handle(inner); err != nil || out != nil {
+				return out, err
+			}
+		}
 	case *replication.MariadbGTIDEvent, *replication.GTIDEvent:
 		f.atBoundary = false
 	case *replication.RowsEvent:

@@ -22,6 +22,7 @@ import (
 	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
 	"github.com/vtgate-lite/vtgate-lite/router"
 	"github.com/vtgate-lite/vtgate-lite/sqlerr"
+	"github.com/vtgate-lite/vtgate-lite/store"
 )
 
 // AdminResult is a result the proxy renders for admin statements.
@@ -58,8 +59,10 @@ type Config struct {
 	// MaxLoginFailures per client address per minute before its logins are refused (1129).
 	MaxLoginFailures int
 	Admin            Admin
-	Registerer       prometheus.Registerer
-	Logger           *slog.Logger
+	// Store keeps two-phase commit decisions (transaction_mode: twopc).
+	Store      store.Store
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Proxy routes client statements to keyspaces.

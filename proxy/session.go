@@ -55,6 +55,9 @@ type session struct {
 	txTables map[string]bool
 
 	scratch []byte // reused to build backend command packets
+
+	xaID  string // the open two-phase transaction's gtrid ("" when none)
+	xaSeq int
 }
 
 type runningQuery struct {
@@ -397,7 +400,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 	}
 	if rc := s.reserved[rkey]; rc != nil {
 		if s.inTx() && pl.TabletType == router.Primary && s.txConns[pl.Keyspace] == nil {
-			if err := s.beginOn(rc); err != nil {
+			if err := s.beginOn(rc, pl.Keyspace); err != nil {
 				return nil, false, err
 			}
 			s.txConns[pl.Keyspace] = rc
@@ -424,7 +427,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		if err != nil {
 			return nil, false, err
 		}
-		if err := s.beginOn(tc); err != nil {
+		if err := s.beginOn(tc, pl.Keyspace); err != nil {
 			pool.discard(tc)
 			return nil, false, err
 		}
@@ -449,10 +452,17 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 	return pc, true, nil
 }
 
-func (s *session) beginOn(c *backendConn) error {
+func (s *session) beginOn(c *backendConn, ks string) error {
 	begin := s.beginSQL
 	if begin == "" {
 		begin = "begin"
+	}
+	if s.p.cfg.TransactionMode == "twopc" {
+		if s.xaID == "" {
+			s.xaSeq++
+			s.xaID = fmt.Sprintf("%s%s-%d-%d", xaPrefix, processTag, s.c.ID, s.xaSeq)
+		}
+		begin = "XA START " + xid(s.xaID, ks)
 	}
 	if _, err := c.exec(begin); err != nil {
 		return err
@@ -710,16 +720,30 @@ func (s *session) finish(verb string) error {
 	s.runMu.Lock()
 	s.txTables = nil
 	s.runMu.Unlock()
-	names := make([]string, 0, len(s.txConns))
-	for ks := range s.txConns {
-		names = append(names, ks)
-	}
-	sort.Strings(names)
+	names := sortedKeyspaces(s.txConns)
 	var first error
+	if s.xaID != "" {
+		if verb == "commit" {
+			first = s.commitTwoPC(names)
+			if first != nil {
+				for _, c := range s.txConns {
+					c.broken = true // branch state unknown: never reuse
+				}
+			}
+		} else {
+			s.rollbackTwoPC(names)
+		}
+		s.xaID = ""
+	}
 	for _, ks := range names {
 		c := s.txConns[ks]
 		delete(s.txConns, ks)
-		_, err := c.exec(verb)
+		var err error
+		if c.broken {
+			err = first
+		} else if first == nil && (s.p.cfg.TransactionMode != "twopc") {
+			_, err = c.exec(verb)
+		}
 		if err != nil && first == nil {
 			first = err
 		}

@@ -147,6 +147,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		MaxReplicaLag:   cfg.MaxReplicaLag,
 		TransactionMode: cfg.TransactionMode,
 		MaxRowsInMemory: cfg.MaxRowsInMemory,
+		Store:           st,
 		Admin:           adm,
 		Registerer:      reg,
 		Logger:          log,
@@ -155,6 +156,9 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		return err
 	}
 	defer p.Close()
+	if err := p.RecoverTwoPC(ctx); err != nil {
+		return fmt.Errorf("two-phase commit recovery: %w", err)
+	}
 
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

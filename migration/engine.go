@@ -50,6 +50,7 @@ type Engine struct {
 	createMu  sync.Mutex      // serializes MIGRATE TABLES validation + creation
 	vdiffs    sync.WaitGroup
 	startedCh chan struct{}
+	sw        switcher // traffic switching (switch.go)
 }
 
 // NewEngine builds an engine; nothing runs before Run.
@@ -99,6 +100,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			continue
 		}
 		break
+	}
+	if ctx.Err() == nil {
+		e.recoverSwitches(ctx) // write switches a crash interrupted (switch.go)
 	}
 	<-ctx.Done()
 	e.wg.Wait()
@@ -213,8 +217,14 @@ func (e *Engine) Exec(ctx context.Context, cmd Command) (*Result, error) {
 	case MigrateStop:
 		return e.simple(ctx, c.Ref, EvStop{}, "stopped")
 	case MigrateStart:
+		if err := e.guardStart(c.Ref); err != nil {
+			return nil, err
+		}
 		return e.simple(ctx, c.Ref, EvStart{}, "started")
 	case MigrateCancel:
+		if err := e.guardCancel(c.Ref); err != nil {
+			return nil, err
+		}
 		return e.simple(ctx, c.Ref, EvCancel{KeepData: c.KeepData}, "cancelled")
 	case VDiff:
 		return e.startVDiff(ctx, c.Ref)
@@ -222,6 +232,10 @@ func (e *Engine) Exec(ctx context.Context, cmd Command) (*Result, error) {
 		return e.showVDiff(ctx, c)
 	case MigrateReads:
 		return e.migrateReads(ctx, c)
+	case MigrateWrites:
+		return e.migrateWrites(ctx, c)
+	case MigrateComplete:
+		return e.migrateComplete(ctx, c)
 	}
 	return nil, sqlerr.Unsupported("%T", cmd)
 }

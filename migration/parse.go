@@ -308,13 +308,20 @@ func (p *parser) statement() (Command, error) {
 			return c, p.end()
 		case p.keyword("READS"):
 			return p.migrateReads(false)
+		case p.keyword("WRITES"):
+			return p.migrateWrites(false) // switch.go
+		case p.keyword("COMPLETE"):
+			return p.migrateComplete() // switch.go
 		case p.keyword("REVERSE"):
-			if err := p.expect("READS", "READS after MIGRATE REVERSE"); err != nil {
+			if p.keyword("WRITES") {
+				return p.migrateWrites(true)
+			}
+			if err := p.expect("READS", "READS or WRITES after MIGRATE REVERSE"); err != nil {
 				return nil, err
 			}
 			return p.migrateReads(true)
 		}
-		return nil, syntaxErr("expected TABLES, STOP, START, CANCEL, READS or REVERSE READS after MIGRATE %s", p.near())
+		return nil, syntaxErr("expected TABLES, STOP, START, CANCEL, READS, WRITES, REVERSE READS, REVERSE WRITES or COMPLETE after MIGRATE %s", p.near())
 	}
 	return nil, syntaxErr("expected MIGRATIONS, MIGRATION or VDIFF %s", p.near())
 }

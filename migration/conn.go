@@ -317,6 +317,8 @@ type tableInfo struct {
 	KeyName string // PRIMARY or the unique key's name
 	// OtherUnique: the table has unique keys besides Key, which constrain the apply order.
 	OtherUnique bool
+	allNames    []string        // every column in ordinal order, generated ones included
+	generated   map[string]bool // lower-case names of generated columns
 }
 
 func (t *tableInfo) col(name string) *column { return t.byName[strings.ToLower(name)] }
@@ -356,7 +358,7 @@ func (t *tableInfo) keyAfter(lastpk []string) string {
 // loadTableInfo reads a table's columns and its row identity key from information_schema.
 // It returns errNoTable when the table does not exist and a *refusal when it has no usable key.
 func loadTableInfo(c *conn, db, table string) (*tableInfo, error) {
-	r, err := c.exec(fmt.Sprintf("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IFNULL(CHARACTER_SET_NAME,''), IFNULL(COLLATION_NAME,''), IS_NULLABLE "+
+	r, err := c.exec(fmt.Sprintf("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IFNULL(CHARACTER_SET_NAME,''), IFNULL(COLLATION_NAME,''), IS_NULLABLE, EXTRA "+
 		"FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", quote(db), quote(table)))
 	if err != nil {
 		return nil, err
@@ -364,7 +366,7 @@ func loadTableInfo(c *conn, db, table string) (*tableInfo, error) {
 	if r.RowNumber() == 0 {
 		return nil, errNoTable
 	}
-	t := &tableInfo{Name: table, byName: map[string]*column{}}
+	t := &tableInfo{Name: table, byName: map[string]*column{}, generated: map[string]bool{}}
 	nullable := map[string]bool{}
 	for i := range r.RowNumber() {
 		name, _ := r.GetString(i, 0)
@@ -373,6 +375,13 @@ func loadTableInfo(c *conn, db, table string) (*tableInfo, error) {
 		cs, _ := r.GetString(i, 3)
 		coll, _ := r.GetString(i, 4)
 		nl, _ := r.GetString(i, 5)
+		extra, _ := r.GetString(i, 6)
+		t.allNames = append(t.allNames, name)
+		if strings.Contains(strings.ToUpper(extra), "GENERATED") {
+			// Generated columns are computed by the target itself: never copied or applied.
+			t.generated[strings.ToLower(name)] = true
+			continue
+		}
 		col := &column{Name: name, DataType: strings.ToLower(dt), Unsigned: strings.Contains(strings.ToLower(ct), "unsigned"), Charset: cs, Collation: coll}
 		col.Class, col.Bits = classify(col.DataType)
 		if cs == "binary" {

@@ -177,6 +177,7 @@ CREATE TABLE commerce.customer (
   amount DECIMAL(12,2) NULL,
   flag TINYINT UNSIGNED NOT NULL DEFAULT 0,
   raw VARBINARY(16) NULL,
+  domain VARCHAR(100) AS (SUBSTRING_INDEX(email, '@', -1)) VIRTUAL,
   PRIMARY KEY (id), KEY email_idx (email), UNIQUE KEY n_email (n, email)) ENGINE=InnoDB;
 CREATE TABLE commerce.corder (
   order_id BIGINT UNSIGNED NOT NULL,
@@ -184,6 +185,7 @@ CREATE TABLE commerce.corder (
   price DOUBLE NULL,
   qty FLOAT NULL,
   ts TIMESTAMP NULL,
+  total DOUBLE AS (price * 2) STORED,
   PRIMARY KEY (order_id, sku), KEY price_idx (price)) ENGINE=InnoDB;
 CREATE TABLE commerce.product (sku VARCHAR(20) PRIMARY KEY, description TEXT) ENGINE=InnoDB;
 `
@@ -216,7 +218,7 @@ func (e *env) fill(n int) {
 		if _, err := db.Exec("INSERT INTO customer (id,email,n,note,created,amount,flag,raw) VALUES " + strings.Join(cv, ",")); err != nil {
 			e.t.Fatal(err)
 		}
-		if _, err := db.Exec("INSERT IGNORE INTO corder VALUES " + strings.Join(ov, ",")); err != nil {
+		if _, err := db.Exec("INSERT IGNORE INTO corder (order_id, sku, price, qty, ts) VALUES " + strings.Join(ov, ",")); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -269,7 +271,7 @@ func (e *env) startWriter(maxID int) *writer {
 					err = terr
 					break
 				}
-				tx.Exec("INSERT INTO corder VALUES (?,?,?,?,NOW())", next+rng.IntN(1000), "TX", 1.25, 2.5)
+				tx.Exec("INSERT INTO corder (order_id, sku, price, qty, ts) VALUES (?,?,?,?,NOW())", next+rng.IntN(1000), "TX", 1.25, 2.5)
 				tx.Exec("UPDATE customer SET flag=255 WHERE id=?", id)
 				tx.Exec("DELETE FROM corder WHERE order_id=? AND sku=?", id, "SKU-1")
 				tx.Exec("INSERT INTO product VALUES (?, 'not moved') ON DUPLICATE KEY UPDATE description='x'", fmt.Sprint(id))

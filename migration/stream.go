@@ -329,17 +329,16 @@ func (f *follower) boundary(gs mysql.GTIDSet, ts uint32) {
 func (f *follower) rows(ti *tableInfo, ev *replication.RowsEvent) error {
 	names := ev.Table.ColumnNameString()
 	if len(names) == 0 && len(ev.Rows) > 0 {
-		if len(ti.Columns) != len(ev.Rows[0]) {
-			return fmt.Errorf("table %s: binlog row has %d columns, schema has %d (enable binlog_row_metadata=FULL)", ti.Name, len(ev.Rows[0]), len(ti.Columns))
+		if len(ti.allNames) != len(ev.Rows[0]) {
+			return fmt.Errorf("table %s: binlog row has %d columns, schema has %d (enable binlog_row_metadata=FULL)", ti.Name, len(ev.Rows[0]), len(ti.allNames))
 		}
-		for _, c := range ti.Columns {
-			names = append(names, c.Name)
-		}
+		names = ti.allNames
 	}
 	tcols, err := f.targetColumns(ti.Name)
 	if err != nil {
 		return err
 	}
+	apply := func(n string) bool { return tcols[strings.ToLower(n)] && !ti.generated[strings.ToLower(n)] }
 	keyIdx := make([]int, len(ti.Key))
 	for i, k := range ti.Key {
 		keyIdx[i] = -1
@@ -356,14 +355,14 @@ func (f *follower) rows(ti *tableInfo, ev *replication.RowsEvent) error {
 	var outCols []string
 	for j, n := range names {
 		cols[j] = ti.col(n)
-		if tcols[strings.ToLower(n)] {
+		if apply(n) {
 			outCols = append(outCols, n)
 		}
 	}
 	render := func(row []any) []string {
 		vals := make([]string, 0, len(outCols))
 		for j, n := range names {
-			if tcols[strings.ToLower(n)] && j < len(row) {
+			if apply(n) && j < len(row) {
 				vals = append(vals, valueLiteral(cols[j], row[j]))
 			}
 		}

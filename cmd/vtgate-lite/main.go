@@ -156,6 +156,8 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		return err
 	}
 	defer p.Close()
+	adm.eng.SetTrafficGate(p) // MIGRATE WRITES holds and drains through the proxy
+	p.SetHoldLimits(cfg.Hold.MaxStatements, cfg.Hold.MaxWait)
 	if err := p.RecoverTwoPC(ctx); err != nil {
 		return fmt.Errorf("two-phase commit recovery: %w", err)
 	}

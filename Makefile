@@ -26,12 +26,23 @@ teardown:
 bench:
 	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: bench/run.sh does not exist yet"; fi
 
+# Load through the real binary: 1,000 client connections (900 idle, 100 active) for
+# LOAD_DURATION, then the ledger, backend-connection and back-to-baseline checks
+# (reliability/TestLoad; docs/reliability.md). `make test` runs it too, with the 10s default.
+# Long form: LOAD_DURATION=60s make load. LOAD_CONNS, LOAD_ACTIVE, LOAD_POOL_SIZE override.
+LOAD_DURATION ?= 10s
+.PHONY: load
+load:
+	LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -run '^TestLoad$$' -v -timeout 30m ./reliability/
+
 # Fault-injection runs: not written yet.
 chaos:
 	@echo "chaos: not implemented yet"
 
 # A short pass of every fuzz target (func FuzzXxx in a _test.go file), FUZZTIME each.
-# Does nothing when there are none.
+# Does nothing when there are none. With FUZZTIME=5s (.ci/run): ~55 s with a warm build
+# cache, ~2 min 50 s cold (the planner target's instrumented build of the Vitess parser).
+# A failing input is saved under the package's testdata/fuzz/ and fails the target.
 fuzz-short:
 	@set -e; \
 	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null); do \

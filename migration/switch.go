@@ -211,11 +211,11 @@ func reverseRef(ref WorkflowRef, source string) WorkflowRef {
 
 const journalDDL = `CREATE TABLE IF NOT EXISTS ` + sidecarDB + `.traffic_switch (
   keyspace VARBINARY(255) NOT NULL,
-  workflow VARBINARY(255) NOT NULL,
+  name VARBINARY(255) NOT NULL,
   direction VARBINARY(16) NOT NULL,
   new_pos BLOB NOT NULL,
   started_at BIGINT NOT NULL DEFAULT 0,
-  PRIMARY KEY (keyspace, workflow)) ENGINE=InnoDB`
+  PRIMARY KEY (keyspace, name)) ENGINE=InnoDB`
 
 func (e *Engine) swStep(step string) error {
 	if h := e.sw.hook; h != nil {
@@ -432,7 +432,12 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	holdAt := time.Now()
 	release, err := gate.HoldAndDrain(ctx, held, c.Timeout)
 	if err != nil {
-		return abort(sqlerr.Wrap(err, sqlerr.ERLockWaitTimeout, "HY000", "%s %s: %v", verb, c.Ref, err))
+		msg := err.Error()
+		var se *sqlerr.Error
+		if errors.As(err, &se) {
+			msg = se.Message
+		}
+		return abort(sqlerr.Wrap(err, sqlerr.ERLockWaitTimeout, "HY000", "%s %s: %s", verb, c.Ref, msg))
 	}
 	released := false
 	defer func() {
@@ -455,7 +460,7 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	}
 	// Journal: from here a crash is finished or rolled back by recoverSwitches.
 	if err := e.execOn(ctx, rec.Keyspace, journalDDL,
-		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, workflow, direction, new_pos, started_at) VALUES (%s,%s,%s,'',%d)",
+		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,%s,'',%d)",
 			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(pl.direction), time.Now().Unix())); err != nil {
 		return abort(switchErr("%s %s aborted, nothing changed: write journal: %v", verb, c.Ref, err))
 	}

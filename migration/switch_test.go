@@ -1,0 +1,593 @@
+package migration
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
+	"github.com/vtgate-lite/vtgate-lite/proxy"
+	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
+	"github.com/vtgate-lite/vtgate-lite/router"
+)
+
+// swEnv is a real proxy and a migration engine sharing one routing Holder, in front of
+// commerce (primary, replica, rdonly; database commerce) and customer (primary, replica,
+// rdonly; database customer_db).
+type swEnv struct {
+	t        *testing.T
+	src, dst *testcluster.Cluster
+	holder   *router.Holder
+	proxy    *proxy.Proxy
+	addr     string
+	eng      *Engine
+	cancel   context.CancelFunc
+	done     chan error
+	hook     func(string) error
+}
+
+const swSchema = `CREATE TABLE commerce.customer (id BIGINT NOT NULL PRIMARY KEY, email VARCHAR(100) NOT NULL, n BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE commerce.corder (order_id BIGINT NOT NULL PRIMARY KEY, customer_id BIGINT NOT NULL, sku VARCHAR(20) NOT NULL);
+CREATE TABLE commerce.product (sku VARCHAR(20) PRIMARY KEY, description TEXT)`
+
+func newSwEnv(t *testing.T) *swEnv {
+	t.Helper()
+	e := &swEnv{t: t}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		e.dst = testcluster.Start(t, testcluster.Options{Replicas: []string{"replica", "rdonly"}, Databases: []string{dstDB}})
+	}()
+	e.src = testcluster.Start(t, testcluster.Options{Replicas: []string{"replica", "rdonly"}, Databases: []string{srcDB}})
+	wg.Wait()
+	if e.dst == nil {
+		t.FailNow()
+	}
+	e.src.Primary.Exec(t, strings.Split(swSchema, ";")...)
+	var vals []string
+	for i := 1; i <= 200; i++ {
+		vals = append(vals, fmt.Sprintf("(%d,'c%d@x',0)", i, i))
+	}
+	e.src.Primary.Exec(t, "INSERT INTO commerce.customer VALUES "+strings.Join(vals, ","),
+		"INSERT INTO commerce.product VALUES ('SKU-1','monitor'),('SKU-2','keyboard')")
+	e.src.WaitReplicas(t, 30*time.Second)
+	servers := func(c *testcluster.Cluster) []router.Server {
+		var out []router.Server
+		for _, r := range c.Replicas {
+			tt, _ := router.ParseTabletType(r.Type)
+			out = append(out, router.Server{Address: r.Addr(), Type: tt})
+		}
+		return out
+	}
+	ks := map[string]*router.Keyspace{
+		"commerce": {Name: "commerce", Database: srcDB, User: "root", Password: testcluster.RootPassword, Primary: e.src.Primary.Addr(), Replicas: servers(e.src)},
+		"customer": {Name: "customer", Database: dstDB, User: "root", Password: testcluster.RootPassword, Primary: e.dst.Primary.Addr(), Replicas: servers(e.dst)},
+	}
+	s := &router.Schema{VSchema: map[string]*router.KeyspaceVSchema{}, Rules: map[string]string{}}
+	for _, tb := range []string{"customer", "corder", "product"} {
+		s.AddTable("commerce", tb)
+	}
+	var err error
+	if e.holder, err = router.NewHolder(ks, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*wire.User{"app": {Name: "app", Password: "secret"}}
+	e.proxy, err = proxy.New(proxy.Config{
+		Routing:       e.holder,
+		Users:         func(n string) (*wire.User, bool) { u, ok := users[n]; return u, ok },
+		ServerVersion: "10.11.0-MariaDB-vtgate-lite",
+		PoolSize:      16,
+		MaxReplicaLag: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr = l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	pdone := make(chan struct{})
+	go func() { _ = e.proxy.Serve(ctx, l); close(pdone) }()
+	t.Cleanup(func() {
+		e.stopEngine()
+		cancel()
+		select {
+		case <-pdone:
+		case <-time.After(30 * time.Second):
+			t.Error("proxy did not stop")
+		}
+	})
+	e.startEngine()
+	return e
+}
+
+func (e *swEnv) startEngine() {
+	e.eng = NewEngine(Config{Routing: e.holder, CopyBatchRows: 500})
+	e.eng.SetTrafficGate(e.proxy)
+	e.eng.sw.hook = e.hook
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan error, 1)
+	eng := e.eng
+	go func() { e.done <- eng.Run(ctx) }()
+}
+
+// stopEngine stops the engine abruptly, as a crash would (connections closed, nothing cleaned).
+func (e *swEnv) stopEngine() {
+	if e.eng == nil {
+		return
+	}
+	e.cancel()
+	select {
+	case <-e.done:
+	case <-time.After(30 * time.Second):
+		e.t.Errorf("engine did not stop")
+	}
+	e.eng = nil
+}
+
+func (e *swEnv) exec(q string) (*Result, error) {
+	e.t.Helper()
+	cmd, ok, err := ParseAdmin(q)
+	if !ok || err != nil {
+		e.t.Fatalf("parse %q: ok=%v err=%v", q, ok, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	return e.eng.Exec(ctx, cmd)
+}
+
+func (e *swEnv) mustExec(q string) *Result {
+	e.t.Helper()
+	r, err := e.exec(q)
+	if err != nil {
+		e.t.Fatalf("%s: %v", q, err)
+	}
+	return r
+}
+
+func (e *swEnv) wf(ref string) map[string]string {
+	res := e.mustExec("SHOW MIGRATIONS")
+	for i := range res.Rows {
+		if m := row(res, i); m["workflow"] == ref {
+			return m
+		}
+	}
+	return nil
+}
+
+func (e *swEnv) waitWF(ref string, cond func(map[string]string) bool) map[string]string {
+	e.t.Helper()
+	var last map[string]string
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if last = e.wf(ref); last != nil && cond(last) {
+			return last
+		}
+	}
+	e.t.Fatalf("workflow %s: condition not met; last %v", ref, last)
+	return nil
+}
+
+func (e *swEnv) open(db string) *sql.DB {
+	d, err := sql.Open("mysql", fmt.Sprintf("app:secret@tcp(%s)/%s?timeout=5s", e.addr, db))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// servedBy runs VEXPLAIN QUERIES through the proxy at a tablet type and returns the server.
+func (e *swEnv) servedBy(tabletType, query string) string {
+	e.t.Helper()
+	db := e.open("")
+	db.SetMaxOpenConns(1)
+	if tabletType != "primary" {
+		if _, err := db.Exec("USE commerce@" + tabletType); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	rows, err := db.Query("VEXPLAIN QUERIES " + query)
+	if err != nil {
+		e.t.Fatalf("VEXPLAIN QUERIES %s @%s: %v", query, tabletType, err)
+	}
+	defer rows.Close()
+	var servers []string
+	for rows.Next() {
+		var n, ks, tt, srv, q string
+		if err := rows.Scan(&n, &ks, &tt, &srv, &q); err != nil {
+			e.t.Fatal(err)
+		}
+		servers = append(servers, srv)
+	}
+	return strings.Join(servers, ",")
+}
+
+func serverOf(c *testcluster.Cluster, typ string) string {
+	if typ == "primary" {
+		return c.Primary.Addr()
+	}
+	for _, r := range c.Replicas {
+		if r.Type == typ {
+			return r.Addr()
+		}
+	}
+	return ""
+}
+
+// expectReads checks, through VEXPLAIN QUERIES, which keyspace serves each tablet type.
+func (e *swEnv) expectReads(want map[string]string) {
+	e.t.Helper()
+	for _, tt := range []string{"primary", "replica", "rdonly"} {
+		c := e.src
+		if want[tt] == "customer" {
+			c = e.dst
+		}
+		for _, q := range []string{"SELECT * FROM customer WHERE id=1", "SELECT * FROM commerce.customer WHERE id=1", "SELECT * FROM customer.customer WHERE id=1"} {
+			if got := e.servedBy(tt, q); got != serverOf(c, tt) {
+				e.t.Errorf("%s at %s served by %s, want %s's %s %s", q, tt, got, want[tt], tt, serverOf(c, tt))
+			}
+		}
+	}
+}
+
+// ledger: writers through the proxy record every write the server acknowledged.
+type ledger struct {
+	mu       sync.Mutex
+	ids      map[int64]bool // customer ids inserted
+	orders   map[int64]bool
+	incs     map[int64]int64 // counter row -> acknowledged increments
+	errs     []string
+	ops      atomic.Int64
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	maxPause atomic.Int64 // longest single statement, ns
+}
+
+func (e *swEnv) startWriters(n int) *ledger {
+	l := &ledger{ids: map[int64]bool{}, orders: map[int64]bool{}, incs: map[int64]int64{}, stop: make(chan struct{})}
+	for w := range n {
+		db := e.open("")
+		db.SetMaxOpenConns(1)
+		counter := int64(w + 1) // rows 1..n exist
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			fail := func(op string, err error) {
+				l.mu.Lock()
+				l.errs = append(l.errs, fmt.Sprintf("writer %d %s: %v", w, op, err))
+				l.mu.Unlock()
+			}
+			for seq := int64(1); ; seq++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				id := int64(w+1)*1_000_000 + seq
+				start := time.Now()
+				switch seq % 3 {
+				case 0:
+					if _, err := db.Exec("INSERT INTO customer (id, email, n) VALUES (?, ?, 0)", id, fmt.Sprintf("w%d-%d@x", w, seq)); err != nil {
+						fail("insert", err)
+						continue
+					}
+					l.mu.Lock()
+					l.ids[id] = true
+					l.mu.Unlock()
+				case 1:
+					res, err := db.Exec("UPDATE customer SET n = n + 1 WHERE id = ?", counter)
+					if err != nil {
+						fail("update", err)
+						continue
+					}
+					if n, _ := res.RowsAffected(); n != 1 {
+						fail("update", fmt.Errorf("%d rows affected", n))
+						continue
+					}
+					l.mu.Lock()
+					l.incs[counter]++
+					l.mu.Unlock()
+				case 2:
+					tx, err := db.Begin()
+					if err != nil {
+						fail("begin", err)
+						continue
+					}
+					_, err1 := tx.Exec("INSERT INTO customer (id, email, n) VALUES (?, ?, 0)", id, fmt.Sprintf("t%d-%d@x", w, seq))
+					_, err2 := tx.Exec("INSERT INTO corder (order_id, customer_id, sku) VALUES (?, ?, 'SKU-1')", id, id)
+					if err1 != nil || err2 != nil {
+						tx.Rollback()
+						fail("tx", fmt.Errorf("%v / %v", err1, err2))
+						continue
+					}
+					if err := tx.Commit(); err != nil {
+						fail("commit", err)
+						continue
+					}
+					l.mu.Lock()
+					l.ids[id], l.orders[id] = true, true
+					l.mu.Unlock()
+				}
+				if d := time.Since(start).Nanoseconds(); d > l.maxPause.Load() {
+					l.maxPause.Store(d)
+				}
+				l.ops.Add(1)
+				// Reads at every tablet type keep working (not part of the ledger).
+			}
+		}()
+	}
+	return l
+}
+
+func (l *ledger) halt() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// checkLedger: every acknowledged write is on server exactly once (keys are unique, so "once"
+// means present), and every acknowledged increment was applied exactly once.
+func (e *swEnv) checkLedger(l *ledger, srv *testcluster.Server, db string) {
+	e.t.Helper()
+	conn := srv.Open(e.t, db)
+	count := func(q string) int64 {
+		var n int64
+		if err := conn.QueryRow(q).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		return n
+	}
+	var ids, orders []string
+	for id := range l.ids {
+		ids = append(ids, fmt.Sprint(id))
+	}
+	for id := range l.orders {
+		orders = append(orders, fmt.Sprint(id))
+	}
+	if len(ids) > 0 {
+		if got := count("SELECT COUNT(*) FROM customer WHERE id IN (" + strings.Join(ids, ",") + ")"); got != int64(len(ids)) {
+			e.t.Errorf("%d acknowledged customers, %d on %s", len(ids), got, srv.Name)
+		}
+	}
+	if len(orders) > 0 {
+		if got := count("SELECT COUNT(*) FROM corder WHERE order_id IN (" + strings.Join(orders, ",") + ")"); got != int64(len(orders)) {
+			e.t.Errorf("%d acknowledged orders, %d on %s", len(orders), got, srv.Name)
+		}
+	}
+	if got := count("SELECT COUNT(*) FROM customer WHERE id >= 1000000"); got != int64(len(ids)) {
+		e.t.Errorf("%d writer rows on %s, %d acknowledged (unacknowledged writes applied?)", got, srv.Name, len(ids))
+	}
+	for c, n := range l.incs {
+		if got := count(fmt.Sprintf("SELECT n FROM customer WHERE id=%d", c)); got != n {
+			e.t.Errorf("counter %d: %d acknowledged increments, %d applied on %s", c, n, got, srv.Name)
+		}
+	}
+}
+
+func (e *swEnv) migrate() {
+	e.t.Helper()
+	e.mustExec("MIGRATE TABLES customer, corder FROM commerce TO customer")
+	e.waitWF("customer.commerce2customer", func(m map[string]string) bool { return m["state"] == "Running" })
+}
+
+func TestSwitchTrafficLedger(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	l := e.startWriters(4)
+	time.Sleep(500 * time.Millisecond)
+	e.expectReads(map[string]string{"primary": "commerce", "replica": "commerce", "rdonly": "commerce"})
+
+	e.mustExec("MIGRATE READS " + ref + " TABLET_TYPE rdonly")
+	e.expectReads(map[string]string{"primary": "commerce", "replica": "commerce", "rdonly": "customer"})
+	if m := e.wf(ref); m["reads_switched"] != "rdonly" {
+		t.Errorf("SHOW MIGRATIONS reads_switched=%q", m["reads_switched"])
+	}
+
+	dry := e.mustExec("MIGRATE WRITES " + ref + " DRY RUN")
+	if !strings.Contains(dry.Info, "nothing changed") || len(dry.Rows) < 5 {
+		t.Errorf("dry run: %+v", dry)
+	}
+	e.expectReads(map[string]string{"primary": "commerce", "replica": "commerce", "rdonly": "customer"})
+
+	var pauses []string
+	sw := func(q string) {
+		t.Helper()
+		time.Sleep(700 * time.Millisecond) // let writers run between switches
+		res := e.mustExec(q)
+		t.Logf("%s: %s", q, res.Info)
+		pauses = append(pauses, res.Rows[0][0])
+	}
+	sw("MIGRATE WRITES " + ref + " TIMEOUT 10s MAX LAG 30s")
+	e.expectReads(map[string]string{"primary": "customer", "replica": "customer", "rdonly": "customer"})
+	e.waitWF("commerce.commerce2customer_reverse", func(m map[string]string) bool { return m["state"] == "Running" })
+	if m := e.wf(ref); m["writes_switched"] != "yes" || m["state"] != "Stopped" {
+		t.Errorf("after WRITES: %v", m)
+	}
+	if _, err := e.exec("MIGRATE START " + ref); err == nil {
+		t.Errorf("MIGRATE START of the stopped forward stream after WRITES was allowed")
+	}
+	if _, err := e.exec("MIGRATE CANCEL " + ref); err == nil {
+		t.Errorf("MIGRATE CANCEL after WRITES was allowed")
+	}
+
+	sw("MIGRATE REVERSE WRITES " + ref + " TIMEOUT 10s")
+	e.expectReads(map[string]string{"primary": "commerce", "replica": "customer", "rdonly": "customer"})
+	e.waitWF(ref, func(m map[string]string) bool { return m["state"] == "Running" && m["writes_switched"] == "no" })
+	e.mustExec("MIGRATE REVERSE READS " + ref + " TABLET_TYPE replica")
+	e.expectReads(map[string]string{"primary": "commerce", "replica": "commerce", "rdonly": "customer"})
+
+	sw("MIGRATE WRITES " + ref)
+	e.expectReads(map[string]string{"primary": "customer", "replica": "customer", "rdonly": "customer"})
+	time.Sleep(700 * time.Millisecond)
+	l.halt()
+	t.Logf("writers: %d acknowledged operations, longest statement %s, write pauses (ms) %v", l.ops.Load(), time.Duration(l.maxPause.Load()), pauses)
+	if len(l.errs) > 0 {
+		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
+	}
+	if l.ops.Load() < 50 {
+		t.Errorf("only %d operations", l.ops.Load())
+	}
+	e.checkLedger(l, e.dst.Primary, dstDB)
+
+	// VDIFF through the reverse stream (customer -> commerce): both sides agree.
+	res := e.mustExec("VDIFF commerce.commerce2customer_reverse")
+	id := res.Rows[0][0]
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		r := e.mustExec("SHOW VDIFF commerce.commerce2customer_reverse " + id)
+		done := true
+		for i := range r.Rows {
+			m := row(r, i)
+			if m["state"] == "error" {
+				t.Fatalf("VDIFF: %v", m)
+			}
+			if m["state"] != "completed" {
+				done = false
+			}
+		}
+		if done {
+			for i := range r.Rows {
+				m := row(r, i)
+				if m["missing_on_target"] != "0" || m["extra_on_target"] != "0" || m["mismatched"] != "0" || m["rows_compared"] == "0" {
+					t.Errorf("VDIFF: %v", m)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("VDIFF did not complete")
+		}
+	}
+	e.checkLedger(l, e.src.Primary, srcDB) // the reverse stream kept commerce current too
+
+	if _, err := e.exec("MIGRATE COMPLETE " + ref + " DRY RUN"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustExec("MIGRATE COMPLETE " + ref)
+	app := e.open("")
+	_, err := app.Exec("SELECT * FROM commerce.customer")
+	var me *mysql.MySQLError
+	if err == nil || !errorsAs(err, &me) || me.Number != 1146 {
+		t.Errorf("SELECT * FROM commerce.customer after COMPLETE: %v (want 1146)", err)
+	}
+	for _, q := range []string{"SELECT COUNT(*) FROM customer", "SELECT COUNT(*) FROM customer.customer", "SELECT COUNT(*) FROM commerce.product"} {
+		var n int
+		if err := app.QueryRow(q).Scan(&n); err != nil || n == 0 {
+			t.Errorf("%s after COMPLETE: n=%d err=%v", q, n, err)
+		}
+	}
+	if m := e.wf(ref); m["state"] != "Completed" {
+		t.Errorf("after COMPLETE: %v", m)
+	}
+	if m := e.wf("commerce.commerce2customer_reverse"); m != nil {
+		t.Errorf("reverse workflow still listed: %v", m)
+	}
+	if n := e.src.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='commerce' AND TABLE_NAME IN ('customer','corder')"); n != "0" {
+		t.Errorf("source tables left: %s", n)
+	}
+	if rules := e.holder.Load().Rules(); len(rules) != 0 {
+		t.Errorf("routing rules left: %v", rules)
+	}
+}
+
+func errorsAs(err error, me **mysql.MySQLError) bool {
+	m, ok := err.(*mysql.MySQLError)
+	if ok {
+		*me = m
+	}
+	return ok
+}
+
+// A long open transaction on a moved table makes MIGRATE WRITES abort after TIMEOUT with
+// nothing changed; statements held meanwhile go to the source.
+func TestSwitchTrafficAbortOnLongTransaction(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	rulesBefore := e.holder.Load().Rules()
+	long := e.open("")
+	tx, err := long.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE customer SET n = n + 1 WHERE id = 7"); err != nil {
+		t.Fatal(err)
+	}
+	// A statement on a moved table issued during the drain is held, then released to commerce.
+	other := e.open("")
+	heldDone := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, err := other.Exec("INSERT INTO customer (id, email) VALUES (5000001, 'held@x')")
+		heldDone <- err
+	}()
+	// Other tables never wait.
+	prodDone := make(chan time.Duration, 1)
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		st := time.Now()
+		other.Exec("SELECT * FROM commerce.product")
+		prodDone <- time.Since(st)
+	}()
+	start := time.Now()
+	_, err = e.exec("MIGRATE WRITES " + ref + " TIMEOUT 1500ms")
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "nothing changed") || !strings.Contains(err.Error(), "session") {
+		t.Fatalf("MIGRATE WRITES with a long transaction: %v", err)
+	}
+	t.Logf("aborted after %s: %v", took, err)
+	if took < 1400*time.Millisecond || took > 5*time.Second {
+		t.Errorf("abort took %s, TIMEOUT 1500ms", took)
+	}
+	if err := <-heldDone; err != nil {
+		t.Errorf("held statement failed: %v", err)
+	}
+	if d := <-prodDone; d > 200*time.Millisecond {
+		t.Errorf("a statement on another table waited %s", d)
+	}
+	if got := e.src.Primary.QueryString(t, "SELECT COUNT(*) FROM commerce.customer WHERE id=5000001"); got != "1" {
+		t.Errorf("held insert not on commerce")
+	}
+	if !mapsEqual(rulesBefore, e.holder.Load().Rules()) {
+		t.Errorf("routing changed by an aborted switch")
+	}
+	if m := e.wf(ref); m["state"] != "Running" || m["writes_switched"] != "no" {
+		t.Errorf("after abort: %v", m)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if e.wf("commerce.commerce2customer_reverse") != nil {
+		t.Errorf("an aborted switch created the reverse workflow")
+	}
+	// With the transaction gone the switch succeeds.
+	e.mustExec("MIGRATE WRITES " + ref + " TIMEOUT 5s")
+	if got := e.dst.Primary.QueryString(t, "SELECT n FROM customer_db.customer WHERE id=7"); got != "1" {
+		t.Errorf("committed update not on the target: n=%s", got)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+var _ = slices.Sort[[]string]

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/binary"
+	"errors"
 	"regexp"
 	"strings"
 
@@ -70,6 +71,59 @@ func (s *session) cross(rt *router.Table, pl *planner.Plan, more bool) (bool, er
 	return res.err != nil, nil
 }
 
+// tableBody returns the column/index definition of a pulled table, for a temporary copy:
+// SHOW CREATE TABLE without the name and foreign keys, cached per routing-table version.
+// A table without BLOB/TEXT columns gets ENGINE=MEMORY: creating an InnoDB temporary table
+// costs more than the whole pull of a thousand rows.
+func (p *Proxy) tableBody(rt *router.Table, sc *backendConn, pull planner.Pull) (string, error) {
+	key := ddlKey{rt.Version, pull.Keyspace, pull.Table}
+	p.ddlMu.Lock()
+	body, ok := p.ddls[key]
+	p.ddlMu.Unlock()
+	if ok {
+		return body, nil
+	}
+	sk, _ := rt.Keyspace(pull.Keyspace)
+	var ddl string
+	err := sc.query("SHOW CREATE TABLE `"+sk.Database+"`.`"+pull.Table+"`", 1, func(_ []colInfo, row [][]byte) error {
+		ddl = string(row[1])
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	i := strings.Index(ddl, "(")
+	if !strings.HasPrefix(ddl, "CREATE TABLE") || i < 0 {
+		return "", sqlerr.New(sqlerr.ERNotSupportedYet, "42000", "unsupported cross-keyspace query: %s.%s is not a base table", pull.Keyspace, pull.Table)
+	}
+	body = fkLine.ReplaceAllString(ddl[i:], "")
+	if !blobCol.MatchString(body) {
+		body = engineRE.ReplaceAllString(body, "ENGINE=MEMORY")
+	}
+	p.ddlMu.Lock()
+	if p.ddls == nil || len(p.ddls) > 1000 {
+		p.ddls = map[ddlKey]string{}
+	}
+	p.ddls[key] = body
+	p.ddlMu.Unlock()
+	return body, nil
+}
+
+func isTableFull(err error) bool {
+	var e *sqlerr.Error
+	return errors.As(err, &e) && e.Code == 1114
+}
+
+type ddlKey struct {
+	version         uint64
+	keyspace, table string
+}
+
+var (
+	blobCol  = regexp.MustCompile(`(?i)\b(tiny|medium|long)?(blob|text)\b|\bjson\b|\bgeometry\b`)
+	engineRE = regexp.MustCompile(`ENGINE=\w+`)
+)
+
 var fkLine = regexp.MustCompile(`(?m),\s*\n\s*CONSTRAINT [^\n]*FOREIGN KEY[^\n]*`)
 
 // pull copies one table's rows (as the plan's query selects them) into a temporary table
@@ -85,24 +139,11 @@ func (s *session) pull(rt *router.Table, pl *planner.Plan, pull planner.Pull, ac
 			sc.pool.put(sc)
 		}
 	}()
-	sk, _ := rt.Keyspace(pull.Keyspace)
-	var ddl string
-	err = sc.query("SHOW CREATE TABLE `"+sk.Database+"`.`"+pull.Table+"`", 1, func(_ []colInfo, row [][]byte) error {
-		ddl = string(row[1])
-		return nil
-	})
+	body, err := s.p.tableBody(rt, sc, pull)
 	if err != nil {
 		return err
 	}
-	// CREATE TABLE `t` (...) -> CREATE TEMPORARY TABLE `anchor`.`t` (...), without foreign keys.
-	i := strings.Index(ddl, "(")
-	if !strings.HasPrefix(ddl, "CREATE TABLE") || i < 0 {
-		return sqlerr.New(sqlerr.ERNotSupportedYet, "42000", "unsupported cross-keyspace query: %s.%s is not a base table", pull.Keyspace, pull.Table)
-	}
-	ddl = "CREATE TEMPORARY TABLE `" + anchorDB + "`.`" + pull.Table + "` " + fkLine.ReplaceAllString(ddl[i:], "")
-	if _, err := ac.exec("DROP TEMPORARY TABLE IF EXISTS `" + anchorDB + "`.`" + pull.Table + "`"); err != nil {
-		return err
-	}
+	ddl := "CREATE TEMPORARY TABLE `" + anchorDB + "`.`" + pull.Table + "` " + body
 	if _, err := ac.exec(ddl); err != nil {
 		return err
 	}
@@ -116,6 +157,14 @@ func (s *session) pull(rt *router.Table, pl *planner.Plan, pull planner.Pull, ac
 			return nil
 		}
 		_, err := ac.exec(string(batch))
+		if isTableFull(err) {
+			// The MEMORY copy outgrew max_heap_table_size: move it to InnoDB and go on.
+			// MEMORY is not transactional: the rows before the full point are in. The retry
+			// skips them (they are identical: the source table has a key).
+			if _, err = ac.exec("ALTER TABLE `" + anchorDB + "`.`" + pull.Table + "` ENGINE=InnoDB"); err == nil {
+				_, err = ac.exec("INSERT IGNORE" + string(batch[len("INSERT"):]))
+			}
+		}
 		batch = batch[:0]
 		return err
 	}

@@ -110,6 +110,27 @@ func TestCrossKeyspaceCorpus(t *testing.T) {
 	if _, err := proxyDB.Exec("update corder join product on corder.sku = product.sku set corder.price = product.price"); mysqlCode(err) != 1235 || !strings.Contains(err.Error(), "UPDATE") {
 		t.Errorf("cross-keyspace update: %v", err)
 	}
+	// A pull larger than max_heap_table_size moves its MEMORY copy to InnoDB and still answers.
+	small := e.open(t, "app", "commerce")
+	small.SetMaxOpenConns(1)
+	if _, err := small.Exec("set max_heap_table_size = 16384"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := small.Exec("insert into customer.corder(customer_id, sku, price) select customer_id, sku, price from customer.corder"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, big := runQuery(t, small, "select count(*), sum(p.price) from corder o join product p on o.sku = p.sku")
+	if big[0][0] == "0" {
+		t.Fatalf("big pull: %v", big)
+	}
+	// Every order's sku is a product's: the join counts every order.
+	ordersNow := e.customer.Primary.QueryString(t, "select count(*) from customer_db.corder")
+	if big[0][0] != ordersNow {
+		t.Fatalf("big pull counted %s joined rows, one server %s", big[0][0], ordersNow)
+	}
+
 	// The temporary tables are gone: the anchor's own tables are visible again.
 	if got := queryStrings(t, proxyDB, "select count(*) from information_schema.tables where table_schema = 'commerce' and table_name = 'corder'"); got[0][0] != "0" {
 		t.Errorf("leftover table: %v", got)

@@ -87,6 +87,9 @@ type Proxy struct {
 	rr     atomic.Uint32
 	logins *loginLimiter
 
+	ddlMu sync.Mutex
+	ddls  map[ddlKey]string // pulled tables' definitions, per routing version
+
 	collMu     sync.Mutex
 	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
 }

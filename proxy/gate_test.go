@@ -114,4 +114,38 @@ func TestHoldAndDrain(t *testing.T) {
 			t.Fatalf("drained transaction rows = %s", got)
 		}
 	})
+
+	t.Run("a draining transaction goes on to the other held tables", func(t *testing.T) {
+		both := []string{"customer.corder", "customer.customer"}
+		db := e.open(t, "app", "")
+		tx, _ := db.Begin()
+		if _, err := tx.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'drain-3', 1)"); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			release func()
+			err     error
+		}
+		res := make(chan result, 1)
+		go func() {
+			r, err := e.proxy.HoldAndDrain(ctx, both, 5*time.Second)
+			res <- result{r, err}
+		}()
+		time.Sleep(50 * time.Millisecond)
+		start := time.Now()
+		if _, err := tx.Exec("insert into customer.customer(email) values ('drain-3')"); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("the transaction's statement on another held table waited %s", d)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-res
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		r.release()
+	})
 }

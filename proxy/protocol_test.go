@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -189,4 +190,75 @@ func TestClientDisconnectAndLoginLimit(t *testing.T) {
 			t.Fatalf("after 3 failures a login got %v, want 1129", err)
 		}
 	})
+}
+
+func TestChangeUser(t *testing.T) {
+	e := startEnv(t)
+	c, err := client.Connect(e.addr, "app", "secret", "customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Execute("create temporary table tmp_cu (a int)"); err != nil {
+		t.Fatal(err)
+	}
+	// COM_CHANGE_USER: [0x11] user NUL, auth (1-byte length + native scramble), db NUL, charset (2), plugin NUL.
+	// go-mysql's client has no ChangeUser; build the packet with the server's scramble-free
+	// path: an empty password user would be simplest, so use the 'ro' user via auth switch.
+	pkt := []byte{0x11}
+	pkt = append(pkt, "ro\x00"...)
+	pkt = append(pkt, 0) // empty auth response: the server answers with an auth switch
+	pkt = append(pkt, "commerce\x00"...)
+	pkt = append(pkt, 45, 0)
+	pkt = append(pkt, "mysql_native_password\x00"...)
+	c.ResetSequence()
+	if err := c.WritePacket(append(make([]byte, 4), pkt...)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp[0] != 0xfe { // auth switch request with a fresh scramble
+		t.Fatalf("expected an auth switch, got % x", resp[:min(len(resp), 8)])
+	}
+	scramble := resp[1+len("mysql_native_password")+1:]
+	if n := len(scramble); n > 0 && scramble[n-1] == 0 {
+		scramble = scramble[:n-1]
+	}
+	if err := c.WritePacket(append(make([]byte, 4), nativeScramble("secret", scramble)...)); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := c.ReadPacket()
+	if err != nil || ok[0] != 0x00 {
+		t.Fatalf("change user: % x %v", ok, err)
+	}
+	r, err := c.Execute("select database()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, _ := r.GetString(0, 0); db != "commerce" {
+		t.Fatalf("database after change user = %q", db)
+	}
+	// The new session does not see the old one's temporary table, and 'ro' may not use customer.
+	if _, err := c.Execute("select * from tmp_cu"); err == nil {
+		t.Fatal("temporary table survived COM_CHANGE_USER")
+	}
+	if _, err := c.Execute("select * from customer.customer"); err == nil || !strings.Contains(err.Error(), "1044") {
+		t.Fatalf("ro reached customer: %v", err)
+	}
+}
+
+// nativeScramble is mysql_native_password's client response.
+func nativeScramble(password string, scramble []byte) []byte {
+	h1 := sha1.Sum([]byte(password))
+	h2 := sha1.Sum(h1[:])
+	x := sha1.New()
+	x.Write(scramble)
+	x.Write(h2[:])
+	h3 := x.Sum(nil)
+	for i := range h3 {
+		h3[i] ^= h1[i]
+	}
+	return h3
 }

@@ -152,6 +152,19 @@ func (s *session) command(pkt []byte) error {
 	case comResetConnection:
 		s.reset()
 		return s.c.WriteOK(0, 0, s.status(), 0, "")
+	case comChangeUser:
+		if err := s.c.ChangeUser(pkt); err != nil {
+			_ = s.writeErr(err)
+			return err // the identity is unchanged, but the client expects a fresh session: close
+		}
+		s.reset() // a new user starts a new session: transactions rolled back, state dropped
+		s.keyspace, s.tabletType = "", router.Primary
+		if s.c.DB != "" {
+			if err := s.use(s.c.DB); err != nil {
+				return s.writeErr(err)
+			}
+		}
+		return s.c.WriteOK(0, 0, s.status(), 0, "")
 	case comSetOption:
 		if len(pkt) >= 3 {
 			on := binary.LittleEndian.Uint16(pkt[1:3]) == 0
@@ -276,7 +289,7 @@ func (s *session) admit(e *cachedPlan, sql string, rt *router.Table) (*cachedPla
 		tables := e.plan.Tables
 		s.runMu.Lock()
 		s.admitted = tables
-		draining := s.txTouches(tables)
+		draining := s.txTouches(tables) || s.txTouchesHeld()
 		s.runMu.Unlock()
 		if len(tables) == 0 || !s.p.gate.active() || draining || !s.p.gate.covers(tables) {
 			return e, rt, nil
@@ -317,6 +330,20 @@ func (s *session) txTouches(tables []string) bool {
 		}
 	}
 	return false
+}
+
+// txTouchesHeld reports whether the open transaction touched a table a switch holds now: its
+// statements on the other held tables go on too, or the drain would wait for a transaction
+// that waits for the hold (runMu held).
+func (s *session) txTouchesHeld() bool {
+	if len(s.txTables) == 0 || !s.p.gate.active() {
+		return false
+	}
+	tables := make([]string, 0, len(s.txTables))
+	for t := range s.txTables {
+		tables = append(tables, t)
+	}
+	return s.p.gate.covers(tables)
 }
 
 // blocks reports whether this session has a statement or transaction on one of tables.

@@ -2,7 +2,6 @@ package migration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -386,9 +385,4 @@ var addKeyRE = regexp.MustCompile("(?i)^ADD (UNIQUE |FULLTEXT |SPATIAL )?(KEY|IN
 
 func addIfNotExists(def string) string {
 	return addKeyRE.ReplaceAllStringFunc(def, func(m string) string { return strings.TrimSuffix(m, " ") + " IF NOT EXISTS " })
-}
-
-func marshalKeys(keys []string) string {
-	b, _ := json.Marshal(keys)
-	return string(b)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -789,13 +788,4 @@ func (r *runner) copied(table string, n int64, cs *copyState, lastpk []string, d
 	r.mu.Unlock()
 	r.e.metrics.rowsCopied.WithLabelValues(r.ref.String(), table).Add(float64(n))
 	r.e.metrics.copyRate.WithLabelValues(r.ref.String(), table).Set(rps)
-}
-
-func sortedTables(m map[string]*copyState) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

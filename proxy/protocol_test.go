@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -261,4 +262,67 @@ func nativeScramble(password string, scramble []byte) []byte {
 		h3[i] ^= h1[i]
 	}
 	return h3
+}
+
+// TestBackendConnectionLoss: pooled connections killed on the server (a restart, an idle
+// timeout) cost a read nothing and a write a clean error; a transaction that loses its
+// connection fails its later statements and COMMIT instead of silently starting over.
+func TestBackendConnectionLoss(t *testing.T) {
+	e := startEnv(t)
+	db := e.open(t, "app", "customer")
+	db.SetMaxOpenConns(1)
+	root := e.customer.Primary.Open(t, "")
+	killAll := func() {
+		rows, err := root.Query("select id from information_schema.processlist where user = 'root' and id <> connection_id() and command <> 'Binlog Dump'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int
+		for rows.Next() {
+			var id int
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			root.Exec(fmt.Sprintf("KILL %d", id))
+		}
+	}
+	if _, err := db.Exec("insert into corder(customer_id, sku, price) values (1, 'loss', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	killAll()
+	if got := queryStrings(t, db, "select count(*) from corder where sku = 'loss'"); got[0][0] != "1" {
+		t.Fatalf("read after the pool's connections died: %v", got)
+	}
+	killAll()
+	_, err := db.Exec("insert into corder(customer_id, sku, price) values (1, 'loss-2', 1)")
+	if mysqlCode(err) != 2013 {
+		t.Fatalf("write on a dead pooled connection: %v (want a clean 2013)", err)
+	}
+	// The client connection is still in sync and usable.
+	if got := queryStrings(t, db, "select 1"); got[0][0] != "1" {
+		t.Fatal("client unusable after a backend failure")
+	}
+
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("insert into corder(customer_id, sku, price) values (1, 'lost-tx', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	killAll()
+	if _, err := tx.Exec("insert into corder(customer_id, sku, price) values (1, 'lost-tx', 2)"); err == nil {
+		t.Fatal("a statement ran after its transaction's connection was lost")
+	}
+	if _, err := tx.Exec("insert into corder(customer_id, sku, price) values (1, 'lost-tx', 3)"); mysqlCode(err) != 2013 {
+		t.Fatalf("later statement in the lost transaction: %v", err)
+	}
+	if err := tx.Commit(); mysqlCode(err) != 2013 {
+		t.Fatalf("COMMIT of a lost transaction: %v", err)
+	}
+	if got := queryStrings(t, db, "select count(*) from corder where sku = 'lost-tx'"); got[0][0] != "0" {
+		t.Fatalf("rows of the lost transaction: %v", got)
+	}
 }

@@ -14,6 +14,9 @@ type relayResult struct {
 	insertID uint64
 	status   uint16 // status flags of the final packet, as the backend sent them
 	warnings uint16
+	// started says a packet already reached the client: after that, a failure leaves the
+	// client's protocol state unknown and the connection must close.
+	started bool
 }
 
 // relayFlags adjust the final packet of a relayed response.
@@ -44,6 +47,7 @@ func relay(c *wire.Conn, b *backendConn, f relayFlags) (relayResult, error) {
 			if ok.statusOff > 0 {
 				patchStatus(pkt[ok.statusOff:], ok.status, f)
 			}
+			r.started = true
 			if err := c.WritePacket(pkt); err != nil {
 				return r, err
 			}
@@ -52,15 +56,18 @@ func relay(c *wire.Conn, b *backendConn, f relayFlags) (relayResult, error) {
 			}
 		case pktErr:
 			r.err = parseErrPacket(pkt)
+			r.started = true
 			if err := c.WritePacket(pkt); err != nil {
 				return r, err
 			}
 			return r, nil
 		case pktLocal:
+			r.started = true
 			if err := relayLocalInfile(c, b, pkt, f.localFiles); err != nil {
 				return r, err
 			}
 		default:
+			r.started = true
 			st, err := relayResultSet(c, b, pkt, f)
 			if err != nil {
 				return r, err

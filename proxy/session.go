@@ -56,6 +56,8 @@ type session struct {
 
 	scratch []byte // reused to build backend command packets
 
+	txLost string // keyspace whose transaction connection was lost ("" when none)
+
 	xaID  string // the open two-phase transaction's gtrid ("" when none)
 	xaSeq int
 }
@@ -198,6 +200,7 @@ func (s *session) reset() {
 	s.explicitTx, s.autocommit = false, true
 	s.settings, s.settingsKey, s.settingsSQL = map[string]string{}, "", nil
 	s.savepoints = nil
+	s.txLost = ""
 	s.stmts = map[uint32]*clientStmt{}
 	_ = s.initCollation() // known already: the lookup is cached from the handshake
 }
@@ -294,7 +297,11 @@ func (s *session) admit(e *cachedPlan, sql string, rt *router.Table) (*cachedPla
 		if len(tables) == 0 || !s.p.gate.active() || draining || !s.p.gate.covers(tables) {
 			return e, rt, nil
 		}
-		s.leave()
+		// Not leave(): a held statement must not register its tables with the open
+		// transaction, or the drain would wait for a transaction that waits for the hold.
+		s.runMu.Lock()
+		s.admitted = nil
+		s.runMu.Unlock()
 		if _, err := s.p.gate.wait(context.Background(), tables); err != nil {
 			return nil, nil, err
 		}
@@ -434,6 +441,9 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		}
 		return rc, false, nil
 	}
+	if s.inTx() && s.txLost != "" {
+		return nil, false, txLostError(s.txLost)
+	}
 	if s.inTx() && pl.TabletType == router.Primary {
 		if tc := s.txConns[pl.Keyspace]; tc != nil {
 			return tc, false, nil
@@ -507,10 +517,31 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 	if pl.LocalInfile && s.c.Capabilities&clientLocalFiles == 0 {
 		return true, s.writeErr(sqlerr.New(1148, "42000", "The used command is not allowed with this MariaDB version (the client did not enable LOCAL INFILE)"))
 	}
-	bc, pooled, err := s.conn(rt, pl)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		bc, pooled, err := s.conn(rt, pl)
+		if err != nil {
+			return true, s.writeErr(err)
+		}
+		failed, res, err := s.send(pl, bc, pooled, sql, raw, more)
+		if err == nil {
+			return failed, nil
+		}
+		if res.started {
+			// The backend went away mid-response: the client's protocol state is unknown.
+			return true, err
+		}
+		// Nothing reached the client: it stays usable. A connection that died in the pool
+		// (backend restarted, idle timeout) is the usual cause: a read is retried once on a
+		// fresh connection; a write is not (it may have run), and gets a clean error.
+		if pooled && !pl.Write && attempt == 0 && bc.broken {
+			continue
+		}
 		return true, s.writeErr(err)
 	}
+}
+
+// send forwards one statement on bc and relays the answer; err is a network failure.
+func (s *session) send(pl *planner.Plan, bc *backendConn, pooled bool, sql string, raw []byte, more bool) (bool, relayResult, error) {
 	q := sql
 	if pl.Query != "" {
 		q = pl.Query
@@ -526,7 +557,7 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 	if err := bc.command(raw); err != nil {
 		s.end()
 		s.drop(pl, bc, pooled)
-		return true, s.writeErr(backendError(bc.pool.addr, err))
+		return true, relayResult{}, backendError(bc.pool.addr, err)
 	}
 	if pl.Write && s.inTx() {
 		s.txWrites[pl.Keyspace] = true
@@ -535,14 +566,10 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 	killed := s.end()
 	if err != nil {
 		s.drop(pl, bc, pooled)
-		if killed {
-			return true, s.writeErr(sqlerr.Interrupted())
+		if killed && !res.started {
+			return true, res, sqlerr.Interrupted()
 		}
-		if bc.broken {
-			// The backend went away mid-response: the client's protocol state is unknown.
-			return true, err
-		}
-		return true, err
+		return true, res, err
 	}
 	if bc.status&statusInTrans == 0 && s.txConns[pl.Keyspace] == bc && !s.inTx() {
 		delete(s.txConns, pl.Keyspace)
@@ -550,7 +577,7 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 	if pooled {
 		bc.pool.put(bc)
 	}
-	return res.err != nil, nil
+	return res.err != nil, res, nil
 }
 
 // statusAfter predicts the session status bits for the final packet: the relay patches
@@ -566,11 +593,14 @@ func (s *session) statusAfter(bc *backendConn) uint16 {
 	return st
 }
 
-// drop forgets a connection that failed.
+// drop forgets a connection that failed. A transaction that loses its connection is
+// gone on the server: the session remembers, so the transaction's later statements and
+// its COMMIT fail instead of silently running in a new transaction.
 func (s *session) drop(pl *planner.Plan, bc *backendConn, pooled bool) {
 	for ks, c := range s.txConns {
 		if c == bc {
 			delete(s.txConns, ks)
+			s.txLost = ks
 		}
 	}
 	for k, c := range s.reserved {
@@ -653,7 +683,7 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 		}
 		return ok()
 	case planner.Begin:
-		if s.inTx() && len(s.txConns) > 0 {
+		if s.inTx() && (len(s.txConns) > 0 || s.txLost != "") {
 			if err := s.finish("commit"); err != nil { // MySQL commits an open transaction on BEGIN
 				return fail(err)
 			}
@@ -738,7 +768,22 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 }
 
 // finish commits or rolls back every keyspace's transaction, in keyspace-name order.
+func txLostError(ks string) error {
+	return sqlerr.New(2013, "HY000", "Lost connection to keyspace %s during the transaction: it was rolled back; ROLLBACK and retry", ks)
+}
+
 func (s *session) finish(verb string) error {
+	if lost := s.txLost; lost != "" {
+		s.txLost = ""
+		if verb == "commit" {
+			s.finishQuiet("rollback")
+			return txLostError(lost)
+		}
+	}
+	return s.finishQuiet(verb)
+}
+
+func (s *session) finishQuiet(verb string) error {
 	if s.explicitTx {
 		s.p.metrics.openTx.Dec()
 	}

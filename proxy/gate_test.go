@@ -115,6 +115,55 @@ func TestHoldAndDrain(t *testing.T) {
 		}
 	})
 
+	t.Run("a transaction whose first statement is held does not block the drain", func(t *testing.T) {
+		db := e.open(t, "app", "")
+		tx, _ := db.Begin()
+		if _, err := tx.Exec("select 1"); err != nil {
+			t.Fatal(err)
+		}
+		release, err := e.proxy.HoldAndDrain(ctx, moved, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := tx.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'held-first', 1)")
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		release()
+		release2, err := e.proxy.HoldAndDrain(ctx, moved, 300*time.Millisecond) // nothing in flight but that transaction's statement
+		if err == nil {
+			release2()
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		tx.Rollback()
+		// The held statement waits without registering the table with its transaction.
+		tx2, _ := db.Begin()
+		tx2.Exec("select 1")
+		release3, err := e.proxy.HoldAndDrain(ctx, moved, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, err := tx2.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'held-first', 1)")
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		r4, err := e.proxy.HoldAndDrain(ctx, moved, 500*time.Millisecond)
+		if err != nil {
+			t.Fatalf("a second drain counted the held statement's transaction: %v", err)
+		}
+		r4()
+		release3()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		tx2.Rollback()
+	})
+
 	t.Run("a draining transaction goes on to the other held tables", func(t *testing.T) {
 		both := []string{"customer.corder", "customer.customer"}
 		db := e.open(t, "app", "")

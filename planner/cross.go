@@ -112,15 +112,7 @@ func planCross(stmt sqlparser.Statement, res []resolvedRef, p *Plan, rt *router.
 		return nil, notAtReplica("INSERT", p.TabletType)
 	}
 	// Every keyspace qualifier now names the anchor's database, where the pulled tables are.
-	rewritten := sqlparser.Rewrite(sqlparser.Clone(stmt), func(c *sqlparser.Cursor) bool {
-		if tn, ok := c.Node().(sqlparser.TableName); ok && !tn.Qualifier.IsEmpty() {
-			if _, isKS := rt.Keyspace(tn.Qualifier.String()); isKS {
-				c.Replace(sqlparser.TableName{Name: tn.Name, Qualifier: sqlparser.NewIdentifierCS(k.Database)})
-			}
-		}
-		return true
-	}, nil)
-	p.Query = formatSQL(rewritten)
+	p.Query = requalify(stmt, rt, k.Database)
 	return p, nil
 }
 

@@ -552,17 +552,23 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 		needs = hasKeyspaceColumnQualifier(stmt, rt, k.Database)
 	}
 	if needs {
-		rewritten := sqlparser.Rewrite(stmt, func(c *sqlparser.Cursor) bool {
-			if tn, ok := c.Node().(sqlparser.TableName); ok && !tn.Qualifier.IsEmpty() {
-				if _, isKS := rt.Keyspace(tn.Qualifier.String()); isKS {
-					c.Replace(sqlparser.TableName{Name: tn.Name, Qualifier: sqlparser.NewIdentifierCS(k.Database)})
-				}
-			}
-			return true
-		}, nil)
-		p.Query = formatSQL(rewritten)
+		p.Query = requalify(stmt, rt, k.Database)
 	}
 	return p, nil
+}
+
+// requalify prints stmt with every keyspace qualifier (of tables and of columns) replaced
+// by the backend database db.
+func requalify(stmt sqlparser.Statement, rt *router.Table, db string) string {
+	rewritten := sqlparser.Rewrite(sqlparser.Clone(stmt), func(c *sqlparser.Cursor) bool {
+		if tn, ok := c.Node().(sqlparser.TableName); ok && !tn.Qualifier.IsEmpty() {
+			if _, isKS := rt.Keyspace(tn.Qualifier.String()); isKS {
+				c.Replace(sqlparser.TableName{Name: tn.Name, Qualifier: sqlparser.NewIdentifierCS(db)})
+			}
+		}
+		return true
+	}, nil)
+	return formatSQL(rewritten)
 }
 
 // formatSQL prints a statement, keeping prepared-statement placeholders as "?" (the

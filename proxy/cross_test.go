@@ -143,6 +143,12 @@ func runQuery(t *testing.T, db *sql.DB, q string) ([]string, []string, [][]strin
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
+	return scanRows(t, rows, q)
+}
+
+// scanRows reads column names, database types and rows as strings ("NULL" for NULL).
+func scanRows(t *testing.T, rows *sql.Rows, q string) ([]string, []string, [][]string) {
+	t.Helper()
 	defer rows.Close()
 	cols, _ := rows.Columns()
 	cts, _ := rows.ColumnTypes()
@@ -168,6 +174,9 @@ func runQuery(t *testing.T, db *sql.DB, q string) ([]string, []string, [][]strin
 			}
 		}
 		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
 	}
 	return cols, types, out
 }

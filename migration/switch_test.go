@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -405,7 +406,17 @@ func TestSwitchTrafficLedger(t *testing.T) {
 	sw := func(q string) {
 		t.Helper()
 		time.Sleep(700 * time.Millisecond) // let writers run between switches
-		res := e.mustExec(q)
+		res, err := e.exec(q)
+		if err != nil {
+			var buf strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&buf, 2)
+			for _, g := range strings.Split(buf.String(), "\n\n") {
+				if strings.Contains(g, "proxy.(*session)") {
+					t.Log(g)
+				}
+			}
+			t.Fatalf("%s: %v", q, err)
+		}
 		t.Logf("%s: %s", q, res.Info)
 		pauses = append(pauses, res.Rows[0][0])
 	}

@@ -81,6 +81,8 @@ type Plan struct {
 	Inner        *Plan  `json:"inner,omitempty"`
 	// SHOW DATABASES LIKE 'x' filter, as a SQL LIKE pattern ("" = all)
 	Like string `json:"like,omitempty"`
+	// Column names the single column of a result the proxy makes (SELECT DATABASE()).
+	Column string `json:"column,omitempty"`
 }
 
 // Parser is the vitess parser configured the way the proxy uses it.
@@ -336,7 +338,7 @@ func planProxySelect(s *sqlparser.Select) *Plan {
 	switch e := ae.Expr.(type) {
 	case *sqlparser.FuncExpr:
 		if n := e.Name.Lowered(); (n == "database" || n == "schema") && len(e.Exprs) == 0 {
-			return &Plan{Kind: SelectDatabase, Stmt: "select", Like: columnName(ae, strings.ToUpper(n)+"()")}
+			return &Plan{Kind: SelectDatabase, Stmt: "select", Column: columnName(ae, strings.ToUpper(n)+"()")}
 		}
 	}
 	return nil

@@ -731,7 +731,7 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 		}
 		return false, s.writeTable([]string{"Tables"}, rows, more, "")
 	case planner.SelectDatabase:
-		cols := []wire.Column{{Name: pl.Like}}
+		cols := []wire.Column{{Name: pl.Column}}
 		var v []byte
 		if s.keyspace != "" {
 			v = []byte(s.keyspace)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -189,7 +190,10 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p.server = srv
-	cfg.Routing.OnChange(func(*router.Table) { p.plans.clear() })
+	cfg.Routing.OnChange(func(t *router.Table) {
+		p.plans.clear()
+		p.prunePools(t)
+	})
 	return p, nil
 }
 
@@ -234,6 +238,30 @@ func (p *Proxy) allPools() []*pool {
 		out = append(out, pl)
 	}
 	return out
+}
+
+// prunePools closes the pools of servers no keyspace uses any more (a keyspace removed
+// from the config, a replica replaced). Connections in use close when returned.
+func (p *Proxy) prunePools(t *router.Table) {
+	p.poolsMu.Lock()
+	var gone []*pool
+	for key, pl := range p.pools {
+		k, ok := t.Keyspace(key.keyspace)
+		used := ok && (k.Primary == key.addr || slices.ContainsFunc(k.Replicas, func(r router.Server) bool { return r.Address == key.addr }))
+		if !used {
+			gone = append(gone, pl)
+			delete(p.pools, key)
+		}
+	}
+	idx := make(map[poolKey]*pool, len(p.pools))
+	for k, v := range p.pools {
+		idx[k] = v
+	}
+	p.poolIndex.Store(&idx)
+	p.poolsMu.Unlock()
+	for _, pl := range gone {
+		pl.shutdown()
+	}
 }
 
 // reaper closes idle backend connections, enforces statement timeouts and watches for

@@ -372,3 +372,27 @@ func argsFor(withParam bool) []any {
 	}
 	return nil
 }
+
+func TestRemovedKeyspaceClosesItsPools(t *testing.T) {
+	e := startEnv(t)
+	db := e.open(t, "app", "")
+	if _, err := db.Exec("select * from customer.customer"); err != nil {
+		t.Fatal(err)
+	}
+	ks := e.holder.Load().Keyspaces()
+	only := map[string]*router.Keyspace{"commerce": ks["commerce"]}
+	if _, err := e.holder.SetKeyspaces(only); err != nil {
+		t.Fatal(err)
+	}
+	for _, pl := range e.proxy.allPools() {
+		if pl.keyspace == "customer" {
+			t.Fatalf("pool for removed keyspace customer still open (%s)", pl.addr)
+		}
+	}
+	if _, err := db.Exec("select * from customer.customer"); mysqlCode(err) != 1049 {
+		t.Fatalf("removed keyspace: %v", err)
+	}
+	if got := queryStrings(t, db, "show databases"); fmt.Sprint(got) != "[[commerce]]" {
+		t.Fatalf("show databases = %v", got)
+	}
+}

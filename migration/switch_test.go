@@ -602,3 +602,81 @@ func mapsEqual(a, b map[string]string) bool {
 }
 
 var _ = slices.Sort[[]string]
+
+// A crash (engine context cancelled, holds released as the proxy's death would) at each step
+// of MIGRATE WRITES leaves a state that the restarted engine rolls back (before the routing
+// swap) or finishes (after it), with writers running through the proxy all along.
+func TestSwitchTrafficCrashRecovery(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	l := e.startWriters(3)
+	crashAt := ""
+	e.hook = func(step string) error {
+		if step == crashAt {
+			return fmt.Errorf("simulated crash at %s", step)
+		}
+		return nil
+	}
+	e.eng.sw.hook = e.hook
+	restart := func() {
+		e.stopEngine()
+		e.startEngine()
+	}
+	for _, step := range []string{"drained", "stopped", "prepared"} {
+		crashAt = step
+		time.Sleep(300 * time.Millisecond)
+		if _, err := e.exec("MIGRATE WRITES " + ref); err == nil || !strings.Contains(err.Error(), "simulated crash") {
+			t.Fatalf("crash at %s: %v", step, err)
+		}
+		restart()
+		// Rolled back: writes on commerce, the forward stream runs again, no reverse stream.
+		e.waitWF(ref, func(m map[string]string) bool { return m["state"] == "Running" && m["writes_switched"] == "no" })
+		if to, _ := writesRoutedTo(e.holder.Load(), []string{"customer", "corder"}); to != "commerce" {
+			t.Fatalf("after a crash at %s writes go to %s", step, to)
+		}
+		if m := e.wf("commerce.commerce2customer_reverse"); m != nil && m["state"] == "Running" {
+			t.Fatalf("after a crash at %s the reverse stream runs: %v", step, m)
+		}
+		if e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='_vt_lite' AND TABLE_NAME='traffic_switch'") == "0" {
+			continue
+		}
+		if n := e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM _vt_lite.traffic_switch"); n != "0" {
+			t.Fatalf("journal left after recovery: %s", n)
+		}
+	}
+	crashAt = "swapped"
+	time.Sleep(300 * time.Millisecond)
+	if _, err := e.exec("MIGRATE WRITES " + ref); err == nil {
+		t.Fatal("no simulated crash")
+	}
+	restart()
+	// Finished: writes on customer, the reverse stream runs, writes_switched recorded.
+	e.waitWF(ref, func(m map[string]string) bool { return m["writes_switched"] == "yes" })
+	e.waitWF("commerce.commerce2customer_reverse", func(m map[string]string) bool { return m["state"] == "Running" })
+	if to, _ := writesRoutedTo(e.holder.Load(), []string{"customer", "corder"}); to != "customer" {
+		t.Fatalf("after a crash past the swap writes go to %s", to)
+	}
+	crashAt = ""
+	time.Sleep(500 * time.Millisecond)
+	e.mustExec("MIGRATE REVERSE WRITES " + ref)
+	time.Sleep(500 * time.Millisecond)
+	l.halt()
+	if len(l.errs) > 0 {
+		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
+	}
+	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+	e.checkLedger(l, e.src.Primary, srcDB)
+	// The forward stream brings customer up to date again.
+	want := e.src.Primary.QueryString(t, "SELECT @@gtid_binlog_pos")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got := e.dst.Primary.QueryString(t, "SELECT pos FROM _vt_lite.workflow WHERE keyspace='customer' AND name='commerce2customer'")
+		if gtidContains(mariadb, got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("forward stream at %s, source at %s", got, want)
+		}
+	}
+	e.checkLedger(l, e.dst.Primary, dstDB)
+}

@@ -3,10 +3,10 @@ package migration
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +19,7 @@ import (
 	"github.com/vtgate-lite/vtgate-lite/proxy"
 	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
 	"github.com/vtgate-lite/vtgate-lite/router"
+	"github.com/vtgate-lite/vtgate-lite/sqlerr"
 )
 
 // swEnv is a real proxy and a migration engine sharing one routing Holder, in front of
@@ -582,6 +583,20 @@ func TestSwitchTrafficAbortOnLongTransaction(t *testing.T) {
 	if e.wf("commerce.commerce2customer_reverse") != nil {
 		t.Errorf("an aborted switch created the reverse workflow")
 	}
+	// Pre-checks refuse and say why; COMPLETE needs switched writes.
+	if _, err := e.exec("MIGRATE COMPLETE " + ref); err == nil || !strings.Contains(err.Error(), "not switched") {
+		t.Errorf("COMPLETE before WRITES: %v", err)
+	}
+	e.mustExec("MIGRATE STOP " + ref)
+	if _, err := e.exec("MIGRATE WRITES " + ref); err == nil || !strings.Contains(err.Error(), "stream running") {
+		t.Errorf("WRITES with the stream stopped: %v", err)
+	}
+	dry := e.mustExec("MIGRATE WRITES " + ref + " DRY RUN")
+	if !strings.Contains(dry.Info, "would be refused") {
+		t.Errorf("DRY RUN with the stream stopped: %s", dry.Info)
+	}
+	e.mustExec("MIGRATE START " + ref)
+	e.waitWF(ref, func(m map[string]string) bool { return m["state"] == "Running" })
 	// With the transaction gone the switch succeeds.
 	e.mustExec("MIGRATE WRITES " + ref + " TIMEOUT 5s")
 	if got := e.dst.Primary.QueryString(t, "SELECT n FROM customer_db.customer WHERE id=7"); got != "1" {
@@ -601,7 +616,6 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-var _ = slices.Sort[[]string]
 
 // A crash (engine context cancelled, holds released as the proxy's death would) at each step
 // of MIGRATE WRITES leaves a state that the restarted engine rolls back (before the routing
@@ -679,4 +693,49 @@ func TestSwitchTrafficCrashRecovery(t *testing.T) {
 		}
 	}
 	e.checkLedger(l, e.dst.Primary, dstDB)
+}
+
+func TestSwitchParse(t *testing.T) {
+	ref := WorkflowRef{"customer", "commerce2customer"}
+	def := 30 * time.Second
+	cases := []struct {
+		sql  string
+		want Command
+	}{
+		{"MIGRATE WRITES customer.commerce2customer", MigrateWrites{Ref: ref, Timeout: def, MaxLag: def}},
+		{"migrate writes customer.commerce2customer timeout 5s max lag 2s dry run;", MigrateWrites{Ref: ref, Timeout: 5 * time.Second, MaxLag: 2 * time.Second, DryRun: true}},
+		{"MIGRATE WRITES customer.commerce2customer TIMEOUT 1500ms", MigrateWrites{Ref: ref, Timeout: 1500 * time.Millisecond, MaxLag: def}},
+		{"MIGRATE WRITES customer.commerce2customer TIMEOUT 10", MigrateWrites{Ref: ref, Timeout: 10 * time.Second, MaxLag: def}},
+		{"MIGRATE REVERSE WRITES customer.commerce2customer TIMEOUT 30s DRY RUN", MigrateWrites{Ref: ref, Reverse: true, Timeout: def, MaxLag: def, DryRun: true}},
+		{"MIGRATE COMPLETE customer.commerce2customer", MigrateComplete{Ref: ref}},
+		{"MIGRATE COMPLETE customer.commerce2customer KEEP DATA", MigrateComplete{Ref: ref, KeepData: true}},
+		{"MIGRATE COMPLETE customer.commerce2customer RENAME TABLES DRY RUN", MigrateComplete{Ref: ref, RenameTables: true, DryRun: true}},
+		{"MIGRATE REVERSE READS customer.commerce2customer TABLET_TYPE rdonly", MigrateReads{Ref: ref, TabletTypes: []router.TabletType{router.Rdonly}, Reverse: true}},
+	}
+	for _, c := range cases {
+		got, ok, err := ParseAdmin(c.sql)
+		if !ok || err != nil {
+			t.Errorf("%q: ok=%v err=%v", c.sql, ok, err)
+			continue
+		}
+		if fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", c.want) {
+			t.Errorf("%q:\n got %#v\nwant %#v", c.sql, got, c.want)
+		}
+	}
+	for _, bad := range []string{
+		"MIGRATE WRITES customer.commerce2customer TIMEOUT",
+		"MIGRATE WRITES customer.commerce2customer TIMEOUT soon",
+		"MIGRATE WRITES customer.commerce2customer MAX 3s",
+		"MIGRATE WRITES customer.commerce2customer DRY",
+		"MIGRATE WRITES customer",
+		"MIGRATE COMPLETE customer.commerce2customer KEEP DATA RENAME TABLES",
+		"MIGRATE COMPLETE customer.commerce2customer DROP",
+		"MIGRATE REVERSE customer.commerce2customer",
+	} {
+		_, ok, err := ParseAdmin(bad)
+		var se *sqlerr.Error
+		if !ok || err == nil || !errors.As(err, &se) || se.Code != sqlerr.ERParse {
+			t.Errorf("%q: ok=%v err=%v, want a 1064", bad, ok, err)
+		}
+	}
 }

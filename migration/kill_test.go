@@ -99,6 +99,15 @@ func TestKill9(t *testing.T) {
 		t.Logf("SIGKILL in phase %q with %d rows copied", p, n)
 		child = spawn("")
 	}
+	// The first process creates the workflow; kills start once it exists.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if p, _ := phase(); p != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the workflow was not created")
+		}
+	}
 	// Mid-copy kills.
 	for range 4 {
 		time.Sleep(time.Duration(200+rng.IntN(500)) * time.Millisecond)

@@ -519,7 +519,8 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	if ferr != nil {
 		info += fmt.Sprintf("; bookkeeping will be finished on restart: %v", ferr)
 	}
-	return &Result{Info: info, Columns: []string{"write_pause_ms"}, Rows: [][]string{{fmt.Sprint(pause.Milliseconds())}}}, nil
+	return &Result{Info: info, Columns: []string{"workflow", "writes_to", "write_pause_ms", "stream_started", "note"},
+		Rows: [][]string{{c.Ref.String(), pl.newKS, fmt.Sprint(pause.Milliseconds()), opp.ref.String(), errString(ferr)}}}, nil
 }
 
 var longestMu sync.Mutex
@@ -847,4 +848,11 @@ func (e *Engine) guardCancel(ref WorkflowRef) error {
 		}
 	}
 	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "bookkeeping will be finished on restart: " + err.Error()
 }

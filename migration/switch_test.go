@@ -419,7 +419,7 @@ func TestSwitchTrafficLedger(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 		t.Logf("%s: %s", q, res.Info)
-		pauses = append(pauses, res.Rows[0][0])
+		pauses = append(pauses, res.Rows[0][2])
 	}
 	sw("MIGRATE WRITES " + ref + " TIMEOUT 10s MAX LAG 30s")
 	e.expectReads(map[string]string{"primary": "customer", "replica": "customer", "rdonly": "customer"})

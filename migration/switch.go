@@ -408,7 +408,7 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 			fmt.Sprintf("read %s primary's position P, run stream %s to P, stop it", pl.oldKS, pl.active.ref),
 			fmt.Sprintf("read %s primary's position Q; store stream %s at Q (stopped)", pl.newKS, oppRef),
 			fmt.Sprintf("swap the routing rules of %s to %s (one step)", strings.Join(rec.Tables, ", "), pl.newKS),
-			fmt.Sprintf("start stream %s; release the held statements to %s", oppRef, pl.newKS),
+			fmt.Sprintf("release the held statements to %s (planned again); start stream %s from Q", pl.newKS, oppRef),
 		}
 		for i, s := range steps {
 			res.Rows = append(res.Rows, []string{"step", fmt.Sprint(i + 1), "dry run", s})

@@ -38,7 +38,9 @@ log "Where statements go now"
 where_reads_go
 echo
 log "A write through vtgate-lite goes to customer; the reverse stream brings it to commerce"
-mysql commerce -e "insert into customer(email) values('grace@domain.com')"
+if [ "$(mysql -N -B commerce -e "select count(*) from customer where email='grace@domain.com'")" = 0 ]; then
+	mysql commerce -e "insert into customer(email) values('grace@domain.com')"
+fi
 sleep 2
 echo "customer keyspace primary:"
 mysql_backend "$(mysql_port 200)" customer -N -B -e "select customer_id, email from customer where email='grace@domain.com'"

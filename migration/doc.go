@@ -52,7 +52,15 @@
 //     goroutine after its work has returned, so it never races a stream; it drops the target
 //     tables (unless KEEP DATA), the sidecar rows and the routing rules.
 //  9. MIGRATE READS / REVERSE READS re-point the @replica/@rdonly rules (pure routing changes);
-//     the state keeps ReadsSwitched/WritesSwitched for the write switch of issue #4.
+//     the state keeps ReadsSwitched/WritesSwitched for the write switch.
+// 10. MIGRATE WRITES / REVERSE WRITES / COMPLETE (switch.go): the proxy holds statements on the
+//     moved tables and drains transactions on them (TrafficGate); only then the old primary's
+//     position is read and the stream runs exactly to it and stops; the opposite stream
+//     (<source>.<name>_reverse, or the forward one) is stored at the new primary's position;
+//     the routing rules swap in one Holder.Update (the point of no return) and the held
+//     statements are released. A journal row (_vt_lite.traffic_switch) lets a restart roll a
+//     switch back or finish it, by what the routing says. COMPLETE removes the reverse stream,
+//     the rules and the source's VSchema entries and drops/renames/keeps the source tables.
 //
 // Crash safety (exactly once):
 //

@@ -53,7 +53,7 @@
 //     tables (unless KEEP DATA), the sidecar rows and the routing rules.
 //  9. MIGRATE READS / REVERSE READS re-point the @replica/@rdonly rules (pure routing changes);
 //     the state keeps ReadsSwitched/WritesSwitched for the write switch.
-// 10. MIGRATE WRITES / REVERSE WRITES / COMPLETE (switch.go): the proxy holds statements on the
+//  10. MIGRATE WRITES / REVERSE WRITES / COMPLETE (switch.go): the proxy holds statements on the
 //     moved tables and drains transactions on them (TrafficGate); only then the old primary's
 //     position is read and the stream runs exactly to it and stops; the opposite stream
 //     (<source>.<name>_reverse, or the forward one) is stored at the new primary's position;

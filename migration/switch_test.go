@@ -616,7 +616,6 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-
 // A crash (engine context cancelled, holds released as the proxy's death would) at each step
 // of MIGRATE WRITES leaves a state that the restarted engine rolls back (before the routing
 // swap) or finishes (after it), with writers running through the proxy all along.

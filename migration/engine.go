@@ -222,10 +222,7 @@ func (e *Engine) Exec(ctx context.Context, cmd Command) (*Result, error) {
 		}
 		return e.simple(ctx, c.Ref, EvStart{}, "started")
 	case MigrateCancel:
-		if err := e.guardCancel(c.Ref); err != nil {
-			return nil, err
-		}
-		return e.simple(ctx, c.Ref, EvCancel{KeepData: c.KeepData}, "cancelled")
+		return e.migrateCancel(ctx, c) // switch.go: guards, and removes a reverse workflow too
 	case VDiff:
 		return e.startVDiff(ctx, c.Ref)
 	case ShowVDiff:

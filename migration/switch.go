@@ -856,3 +856,28 @@ func errString(err error) string {
 	}
 	return "bookkeeping will be finished on restart: " + err.Error()
 }
+
+// migrateCancel is MIGRATE CANCEL: refused for a reverse workflow; a forward workflow whose
+// writes were switched back (REVERSE WRITES) also loses its stopped reverse workflow.
+func (e *Engine) migrateCancel(ctx context.Context, c MigrateCancel) (*Result, error) {
+	if err := e.guardCancel(c.Ref); err != nil {
+		return nil, err
+	}
+	var rv *runner
+	if r, err := e.runner(c.Ref); err == nil {
+		r.mu.Lock()
+		src := r.rec.Source
+		r.mu.Unlock()
+		rv, _ = e.runner(reverseRef(c.Ref, src))
+	}
+	res, err := e.simple(ctx, c.Ref, EvCancel{KeepData: c.KeepData}, "cancelled")
+	if err != nil || rv == nil {
+		return res, err
+	}
+	// KeepData: the reverse workflow's "target tables" are the source tables, never dropped.
+	if err := rv.command(ctx, EvCancel{KeepData: true}); err != nil {
+		return nil, switchErr("workflow %s cancelled, but removing its reverse workflow %s failed: %v", c.Ref, rv.ref, err)
+	}
+	res.Info += "; reverse workflow " + rv.ref.String() + " removed"
+	return res, nil
+}

@@ -738,3 +738,34 @@ func TestSwitchParse(t *testing.T) {
 		}
 	}
 }
+
+// After WRITES and REVERSE WRITES, MIGRATE CANCEL removes the workflow and its reverse workflow,
+// keeps the source tables, and leaves no routing rule.
+func TestSwitchTrafficCancelAfterReverse(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	e.mustExec("MIGRATE WRITES " + ref)
+	if _, err := e.exec("MIGRATE CANCEL commerce.commerce2customer_reverse"); err == nil {
+		t.Fatal("MIGRATE CANCEL of the reverse workflow was allowed")
+	}
+	e.mustExec("MIGRATE REVERSE WRITES " + ref)
+	e.waitWF(ref, func(m map[string]string) bool { return m["state"] == "Running" })
+	res := e.mustExec("MIGRATE CANCEL " + ref)
+	if !strings.Contains(res.Info, "reverse workflow commerce.commerce2customer_reverse removed") {
+		t.Errorf("cancel: %s", res.Info)
+	}
+	if e.wf(ref) != nil || e.wf("commerce.commerce2customer_reverse") != nil {
+		t.Errorf("workflows left: %v", e.mustExec("SHOW MIGRATIONS").Rows)
+	}
+	if n := e.src.Primary.QueryString(t, "SELECT COUNT(*) FROM commerce.customer"); n != "200" {
+		t.Errorf("source table has %s rows after cancel", n)
+	}
+	if rules := e.holder.Load().Rules(); len(rules) != 0 {
+		t.Errorf("routing rules left: %v", rules)
+	}
+	var n int
+	if err := e.open("").QueryRow("SELECT COUNT(*) FROM commerce.customer").Scan(&n); err != nil || n != 200 {
+		t.Errorf("through the proxy after cancel: n=%d err=%v", n, err)
+	}
+}

@@ -198,3 +198,33 @@ func TestHoldAndDrain(t *testing.T) {
 		r.release()
 	})
 }
+
+// Held statements are bounded in count and time; past the bound they fail with a clear error.
+func TestHoldBounds(t *testing.T) {
+	e := startEnv(t)
+	e.proxy.SetHoldLimits(1, 400*time.Millisecond)
+	moved := []string{"customer.corder"}
+	release, err := e.proxy.HoldAndDrain(context.Background(), moved, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	db := e.open(t, "app", "")
+	first := make(chan error, 1)
+	go func() {
+		_, err := db.Exec("insert into customer.corder(customer_id, sku, price) values (1, 'bound', 1)")
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	_, err = db.Exec("insert into customer.corder(customer_id, sku, price) values (2, 'bound', 1)")
+	if err == nil || !strings.Contains(err.Error(), "too many statements held by a traffic switch") {
+		t.Errorf("second held statement past the count bound: %v", err)
+	}
+	err = <-first
+	if err == nil || !strings.Contains(err.Error(), "held longer than 400ms") {
+		t.Errorf("held statement past the time bound: %v", err)
+	}
+	if got := e.customer.Primary.QueryString(t, "select count(*) from customer_db.corder where sku = 'bound'"); got != "0" {
+		t.Errorf("a statement that failed the bound ran anyway (%s rows)", got)
+	}
+}

@@ -247,6 +247,18 @@ func TestProxyEndToEnd(t *testing.T) {
 		if got := queryStrings(t, db, "select count(*) from corder"); got[0][0] != "1" {
 			t.Fatalf("after commit: %v", got)
 		}
+		// Read commerce first, write customer, then try to write commerce: still refused.
+		tx, _ = db.Begin()
+		queryStrings(t, tx, "select count(*) from commerce.product")
+		if _, err := tx.Exec("insert into corder(customer_id, sku, price) values (2, 'SKU-1002', 30)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec("update commerce.product set price = price where sku = 'SKU-1001'"); mysqlCode(err) != 1568 {
+			t.Fatalf("write in a keyspace first only read: %v", err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
 		// sysbench and some drivers prepare BEGIN/COMMIT: the proxy answers them itself.
 		conn, err := db.Conn(context.Background())
 		if err != nil {

@@ -445,9 +445,8 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		return nil, false, txLostError(s.txLost)
 	}
 	if s.inTx() && pl.TabletType == router.Primary {
-		if tc := s.txConns[pl.Keyspace]; tc != nil {
-			return tc, false, nil
-		}
+		// Checked before reusing a connection: a keyspace first only read from must not
+		// take writes once another keyspace has.
 		if pl.Write && s.p.cfg.TransactionMode == "single" {
 			for ks, w := range s.txWrites {
 				if w && ks != pl.Keyspace {
@@ -455,6 +454,9 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 						"transaction_mode=single: this transaction already wrote in keyspace %s and cannot write in keyspace %s", ks, pl.Keyspace)
 				}
 			}
+		}
+		if tc := s.txConns[pl.Keyspace]; tc != nil {
+			return tc, false, nil
 		}
 		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, s.c.Capabilities&clientFoundRows != 0)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"time"
@@ -329,23 +328,4 @@ func parseErrPacket(pkt []byte) error {
 		state, msg = string(msg[1:6]), msg[6:]
 	}
 	return &sqlerr.Error{Code: code, State: state, Message: string(msg)}
-}
-
-// errPacket builds an ERR packet payload.
-func errPacket(e *sqlerr.Error) []byte {
-	p := make([]byte, 0, 9+len(e.Message))
-	p = append(p, pktErr, byte(e.Code), byte(e.Code>>8), '#')
-	state := e.State
-	if len(state) != 5 {
-		state = "HY000"
-	}
-	p = append(p, state...)
-	return append(p, e.Message...)
-}
-
-func describe(err error) string {
-	if err == nil {
-		return ""
-	}
-	return fmt.Sprint(err)
 }

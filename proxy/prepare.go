@@ -258,5 +258,3 @@ func (s *session) executeOn(rt *router.Table, pl *planner.Plan, st *clientStmt, 
 	}
 	return res.err != nil, nil
 }
-
-var _ = router.Primary

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -226,9 +225,6 @@ func (p *Proxy) Close() {
 		pl.shutdown()
 	}
 }
-
-// Gate returns the statement gate used by traffic switches.
-func (p *Proxy) Gate() *gate { return p.gate }
 
 func (p *Proxy) allPools() []*pool {
 	p.poolsMu.Lock()
@@ -508,7 +504,5 @@ func userHost(c *wire.Conn) string {
 	}
 	return h
 }
-
-var _ = fmt.Sprintf
 
 func timeNow() time.Time { return time.Now() }

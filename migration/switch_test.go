@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
 	"github.com/vtgate-lite/vtgate-lite/proxy"
@@ -452,6 +454,16 @@ func TestSwitchTrafficLedger(t *testing.T) {
 		t.Errorf("only %d operations", l.ops.Load())
 	}
 	e.checkLedger(l, e.dst.Primary, dstDB)
+	m := theSwitchMetrics()
+	if n := collectCount(m.pause); n == 0 {
+		t.Errorf("no write pause metric")
+	}
+	if n := collectCount(m.duration); n == 0 {
+		t.Errorf("no switch duration metric")
+	}
+	if v := metricValue(m.longest.WithLabelValues(ref)); v <= 0 {
+		t.Errorf("longest hold metric = %v", v)
+	}
 
 	// VDIFF through the reverse stream (customer -> commerce): both sides agree.
 	res := e.mustExec("VDIFF commerce.commerce2customer_reverse")
@@ -571,6 +583,9 @@ func TestSwitchTrafficAbortOnLongTransaction(t *testing.T) {
 	if got := e.src.Primary.QueryString(t, "SELECT COUNT(*) FROM commerce.customer WHERE id=5000001"); got != "1" {
 		t.Errorf("held insert not on commerce")
 	}
+	if v := metricValue(theSwitchMetrics().aborted.WithLabelValues(ref, "forward")); v < 1 {
+		t.Errorf("aborted switches metric = %v", v)
+	}
 	if !mapsEqual(rulesBefore, e.holder.Load().Rules()) {
 		t.Errorf("routing changed by an aborted switch")
 	}
@@ -654,8 +669,14 @@ func TestSwitchTrafficCrashRecovery(t *testing.T) {
 		if e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='_vt_lite' AND TABLE_NAME='traffic_switch'") == "0" {
 			continue
 		}
-		if n := e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM _vt_lite.traffic_switch"); n != "0" {
-			t.Fatalf("journal left after recovery: %s", n)
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			n := e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM _vt_lite.traffic_switch")
+			if n == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("journal left after recovery: %s", n)
+			}
 		}
 	}
 	crashAt = "swapped"
@@ -768,4 +789,28 @@ func TestSwitchTrafficCancelAfterReverse(t *testing.T) {
 	if err := e.open("").QueryRow("SELECT COUNT(*) FROM commerce.customer").Scan(&n); err != nil || n != 200 {
 		t.Errorf("through the proxy after cancel: n=%d err=%v", n, err)
 	}
+}
+
+func collectCount(c prometheus.Collector) int {
+	ch := make(chan prometheus.Metric, 100)
+	go func() { c.Collect(ch); close(ch) }()
+	n := 0
+	for range ch {
+		n++
+	}
+	return n
+}
+
+func metricValue(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		return -1
+	}
+	switch {
+	case d.Gauge != nil:
+		return d.Gauge.GetValue()
+	case d.Counter != nil:
+		return d.Counter.GetValue()
+	}
+	return -1
 }

@@ -611,9 +611,12 @@ func (e *Engine) finishSwitch(ctx context.Context, fw, opp, stopped *runner, for
 	if err := e.resumeStream(ctx, opp); err != nil {
 		errs = append(errs, fmt.Errorf("start %s: %w", opp.ref, err))
 	}
-	msg := "writes switched to " + fw.ref.Keyspace + "; stream " + opp.ref.String() + " keeps " + fw.rec.Source + " current"
+	fw.mu.Lock()
+	source := fw.rec.Source
+	fw.mu.Unlock()
+	msg := "writes switched to " + fw.ref.Keyspace + "; stream " + opp.ref.String() + " keeps " + source + " current"
 	if !forward {
-		msg = "writes switched back to " + fw.rec.Source + "; stream " + opp.ref.String() + " keeps " + fw.ref.Keyspace + " current"
+		msg = "writes switched back to " + source + "; stream " + opp.ref.String() + " keeps " + fw.ref.Keyspace + " current"
 	}
 	if err := e.execOn(ctx, fw.ref.Keyspace,
 		"BEGIN",

@@ -604,13 +604,11 @@ func (e *Engine) prepareOpposite(ctx context.Context, pl switchPlan, q string) (
 	return r, nil
 }
 
-// finishSwitch starts the opposite stream, records writes_switched on the forward workflow
-// and deletes the journal row.
+// finishSwitch records writes_switched on the forward workflow, starts the opposite stream and
+// deletes the journal row, in that order: the stream's first load reads the new flags, and a
+// crash before the journal row is gone is finished again by recoverSwitches.
 func (e *Engine) finishSwitch(ctx context.Context, fw, opp, stopped *runner, forward bool, reads string) error {
 	var errs []error
-	if err := e.resumeStream(ctx, opp); err != nil {
-		errs = append(errs, fmt.Errorf("start %s: %w", opp.ref, err))
-	}
 	fw.mu.Lock()
 	source := fw.rec.Source
 	fw.mu.Unlock()
@@ -619,10 +617,10 @@ func (e *Engine) finishSwitch(ctx context.Context, fw, opp, stopped *runner, for
 		msg = "writes switched back to " + source + "; stream " + opp.ref.String() + " keeps " + fw.ref.Keyspace + " current"
 	}
 	if err := e.execOn(ctx, fw.ref.Keyspace,
-		"BEGIN",
-		fmt.Sprintf("UPDATE %s.workflow SET writes_switched=%s, reads_switched=%s%s", sidecarDB, boolSQL(forward), quote(reads), wfWhere(fw.ref)),
-		"DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(fw.ref),
-		"COMMIT"); err != nil {
+		fmt.Sprintf("UPDATE %s.workflow SET writes_switched=%s, reads_switched=%s%s", sidecarDB, boolSQL(forward), quote(reads), wfWhere(fw.ref))); err != nil {
+		return fmt.Errorf("record the switch: %w", err) // the journal stays: the next start finishes
+	}
+	if err := e.execOn(ctx, stopped.ref.Keyspace, "UPDATE "+sidecarDB+".workflow SET message="+quote(msg)+wfWhere(stopped.ref)); err != nil {
 		errs = append(errs, err)
 	}
 	fw.mu.Lock()
@@ -632,8 +630,10 @@ func (e *Engine) finishSwitch(ctx context.Context, fw, opp, stopped *runner, for
 	stopped.mu.Lock()
 	stopped.st.Message = msg
 	stopped.mu.Unlock()
-	stoppedKS := stopped.ref.Keyspace
-	if err := e.execOn(ctx, stoppedKS, "UPDATE "+sidecarDB+".workflow SET message="+quote(msg)+wfWhere(stopped.ref)); err != nil {
+	if err := e.resumeStream(ctx, opp); err != nil {
+		return errors.Join(append(errs, fmt.Errorf("start %s: %w", opp.ref, err))...)
+	}
+	if err := e.execOn(ctx, fw.ref.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(fw.ref)); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -517,7 +517,8 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	e.sw.noteLongest(c.Ref, pause)
 	info := fmt.Sprintf("workflow %s: writes switched to %s (writes paused %s); stream %s started", c.Ref, pl.newKS, pause.Round(time.Millisecond), opp.ref)
 	if ferr != nil {
-		info += fmt.Sprintf("; bookkeeping will be finished on restart: %v", ferr)
+		info += fmt.Sprintf("; bookkeeping is retried in the background: %v", ferr)
+		go e.retryRecover(fw)
 	}
 	return &Result{Info: info, Columns: []string{"workflow", "writes_to", "write_pause_ms", "stream_started", "note"},
 		Rows: [][]string{{c.Ref.String(), pl.newKS, fmt.Sprint(pause.Milliseconds()), opp.ref.String(), errString(ferr)}}}, nil
@@ -648,6 +649,29 @@ func (e *Engine) recoverSwitches(ctx context.Context) {
 		}
 		if err := e.recoverSwitch(ctx, fw); err != nil {
 			e.cfg.Logger.Warn("migration: cannot recover an interrupted traffic switch, will retry at next start", "workflow", fw.ref.String(), "err", err)
+		}
+	}
+}
+
+// retryRecover finishes a switch whose bookkeeping failed after the routing swap (the journal
+// row is still there), until it succeeds or the engine stops.
+func (e *Engine) retryRecover(fw *runner) {
+	e.mu.Lock()
+	ctx := e.runCtx
+	e.mu.Unlock()
+	if ctx == nil {
+		return
+	}
+	for n := 1; ctx.Err() == nil; n++ {
+		select {
+		case <-time.After(Backoff(n)):
+		case <-ctx.Done():
+			return
+		}
+		if err := e.recoverSwitch(ctx, fw); err == nil {
+			return
+		} else {
+			e.cfg.Logger.Warn("migration: finishing a write switch failed, will retry", "workflow", fw.ref.String(), "err", err)
 		}
 	}
 }
@@ -857,7 +881,7 @@ func errString(err error) string {
 	if err == nil {
 		return ""
 	}
-	return "bookkeeping will be finished on restart: " + err.Error()
+	return "bookkeeping is retried in the background: " + err.Error()
 }
 
 // migrateCancel is MIGRATE CANCEL: refused for a reverse workflow; a forward workflow whose

@@ -136,7 +136,7 @@ func (p *Proxy) RecoverTwoPC(ctx context.Context) error {
 		}
 		recorded[rec.GTRID] = true
 		for _, ks := range rec.Participants {
-			if err := p.xaExec(ctx, rt, ks, "XA COMMIT "+xid(rec.GTRID, ks)); err != nil && !isUnknownXID(err) {
+			if err := p.commitRecovered(ctx, rt, rec.GTRID, ks); err != nil {
 				return fmt.Errorf("twopc recovery: commit %s on %s: %w", rec.GTRID, ks, err)
 			}
 		}
@@ -145,7 +145,15 @@ func (p *Proxy) RecoverTwoPC(ctx context.Context) error {
 		}
 		p.log.Info("two-phase commit recovered: committed", "gtrid", rec.GTRID, "participants", rec.Participants)
 	}
-	// Prepared branches of ours without a decision: roll back.
+	// Prepared branches of ours without a decision: roll back. A crashed session's branches
+	// appear in XA RECOVER only once the server has detached them: give them the grace.
+	if p.cfg.TransactionMode == "twopc" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(detachGrace):
+		}
+	}
 	for _, ks := range rt.KeyspaceNames() {
 		pl, err := p.poolFor(rt, ks, router.Primary, false)
 		if err != nil {
@@ -184,6 +192,30 @@ func (p *Proxy) RecoverTwoPC(ctx context.Context) error {
 	}
 	return nil
 }
+
+// commitRecovered commits one recorded branch. "Unknown XID" normally means it was
+// committed before the crash, but a crashed session's prepared branch is detached by the
+// server only a moment after the disconnect, and until then it is unknown too: so the
+// answer is believed only after a grace of detachGrace (recovery is rare; the wait is cheap).
+func (p *Proxy) commitRecovered(ctx context.Context, rt *router.Table, gtrid, ks string) error {
+	deadline := time.Now().Add(detachGrace)
+	for {
+		err := p.xaExec(ctx, rt, ks, "XA COMMIT "+xid(gtrid, ks))
+		if err == nil || !isUnknownXID(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return nil // never prepared anywhere since: committed before the crash
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+const detachGrace = 2 * time.Second
 
 func (p *Proxy) xaExec(ctx context.Context, rt *router.Table, ks, sql string) error {
 	pl, err := p.poolFor(rt, ks, router.Primary, false)

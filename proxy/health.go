@@ -27,6 +27,17 @@ type serverHealth struct {
 
 func newHealth(p *Proxy) *health { return &health{p: p, state: map[string]serverHealth{}} }
 
+// checkInterval bounds how long a replica that fell behind can still serve reads.
+const checkInterval = 500 * time.Millisecond
+
+// markDown takes a server out of rotation at once (a failed dial), until the next check
+// finds it healthy again.
+func (h *health) markDown(addr string, err error) {
+	h.mu.Lock()
+	h.state[addr] = serverHealth{err: err.Error(), checked: time.Now()}
+	h.mu.Unlock()
+}
+
 // ok reports whether addr may serve reads. A server not checked yet counts as healthy,
 // so the first reads after start do not fail while the first check runs.
 func (h *health) ok(addr string) bool {
@@ -47,7 +58,7 @@ func (h *health) snapshot() map[string]serverHealth {
 }
 
 func (h *health) run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(checkInterval)
 	defer t.Stop()
 	for {
 		h.checkAll(ctx)
@@ -104,7 +115,9 @@ func (h *health) check(ctx context.Context, addr, user, pass string) serverHealt
 		return serverHealth{err: "replication stopped (IO=" + io + ", SQL=" + sqlRun + ")", checked: now}
 	}
 	l := time.Duration(lag) * time.Second
-	s := serverHealth{healthy: l <= h.p.cfg.MaxReplicaLag, lag: l, checked: now}
+	// Seconds_Behind_Master is rounded down: a value of N means up to N+1 s behind. Serve
+	// only when even that is within max_replica_lag.
+	s := serverHealth{healthy: l+time.Second <= h.p.cfg.MaxReplicaLag, lag: l, checked: now}
 	if !s.healthy {
 		s.err = "lagging " + l.String()
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/vtgate-lite/vtgate-lite/router"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,30 @@ func TestReplicaHealth(t *testing.T) {
 	}
 	if err := readErr(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDeadReplicaReadsMove: reads at a tablet type with two servers keep succeeding the
+// moment one dies: the failed dial or dead pooled connection takes it out of rotation and
+// the read goes to the other, without waiting for the health check.
+func TestDeadReplicaReadsMove(t *testing.T) {
+	e := startEnv(t)
+	ks := e.holder.Load().Keyspaces()
+	c := *ks["commerce"]
+	c.Replicas = []router.Server{{Address: e.commerce.Replicas[0].Addr(), Type: router.Replica}, {Address: e.commerce.Replicas[1].Addr(), Type: router.Replica}}
+	if _, err := e.holder.SetKeyspaces(map[string]*router.Keyspace{"commerce": &c, "customer": ks["customer"]}); err != nil {
+		t.Fatal(err)
+	}
+	db := e.open(t, "app", "commerce@replica")
+	for i := 0; i < 20; i++ { // warm both servers' pools
+		if _, err := db.Exec("select count(*) from product"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.commerce.Replicas[0].Kill()
+	for i := 0; i < 200; i++ {
+		if _, err := db.Exec("select count(*) from product"); err != nil {
+			t.Fatalf("read %d after a replica died: %v", i, err)
+		}
 	}
 }

@@ -112,10 +112,19 @@ func (p *pool) unwait() {
 	p.mu.Unlock()
 }
 
+// dialError is a failure to reach a server (as opposed to an error the server returned).
+type dialError struct {
+	addr string
+	err  error
+}
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
 func (p *pool) dial(ctx context.Context, settingsKey string, settingsSQL []string) (*backendConn, error) {
 	c, err := dialBackend(ctx, p.opts)
 	if err != nil {
-		return nil, err
+		return nil, &dialError{p.addr, err}
 	}
 	c.pool = p
 	for _, s := range settingsSQL {

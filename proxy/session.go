@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -522,6 +523,13 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 	for attempt := 0; ; attempt++ {
 		bc, pooled, err := s.conn(rt, pl)
 		if err != nil {
+			// A replica that cannot be reached leaves the rotation at once; the read goes
+			// to another server of its type (the health check brings it back).
+			var de *dialError
+			if errors.As(err, &de) && pl.TabletType != router.Primary && attempt < 3 {
+				s.p.health.markDown(de.addr, err)
+				continue
+			}
 			return true, s.writeErr(err)
 		}
 		failed, res, err := s.send(pl, bc, pooled, sql, raw, more)
@@ -533,9 +541,13 @@ func (s *session) route(rt *router.Table, pl *planner.Plan, sql string, raw []by
 			return true, err
 		}
 		// Nothing reached the client: it stays usable. A connection that died in the pool
-		// (backend restarted, idle timeout) is the usual cause: a read is retried once on a
-		// fresh connection; a write is not (it may have run), and gets a clean error.
-		if pooled && !pl.Write && attempt == 0 && bc.broken {
+		// (backend restarted, idle timeout) is the usual cause: a read is retried on a
+		// fresh connection (a replica's death also takes it out of rotation); a write is not
+		// retried (it may have run) and gets a clean error.
+		if pooled && !pl.Write && attempt < 3 && bc.broken {
+			if pl.TabletType != router.Primary {
+				s.p.health.markDown(bc.pool.addr, err)
+			}
 			continue
 		}
 		return true, s.writeErr(err)

@@ -122,7 +122,7 @@ func TestLoadDefaults(t *testing.T) {
 		TransactionMode: "single",
 		MaxConnections:  10000,
 		MaxRowsInMemory: 100000,
-		Hold:            Hold{MaxStatements: 10000, MaxWait: 10 * time.Second},
+		Hold:            Hold{MaxStatements: 10000, MaxWait: 65 * time.Second},
 		Migration:       Migration{CopyBatchRows: 10000, CopyRowsPerSecond: 0, MaxSourceLag: 30 * time.Second},
 		LogLevel:        "info",
 		LogFormat:       "text",

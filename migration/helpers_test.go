@@ -19,14 +19,71 @@ import (
 // (database customer_db: a keyspace's database may differ from its name), each on its own
 // mariadbd, plus an engine that can be crashed and restarted.
 type env struct {
-	t      *testing.T
+	engineRun
 	src    *testcluster.Cluster
 	dst    *testcluster.Cluster
 	holder *router.Holder
-	eng    *Engine
-	cancel context.CancelFunc
-	done   chan error
 	cfg    Config
+}
+
+// engineRun runs one Engine inside a test and drives it with admin SQL.
+type engineRun struct {
+	t           *testing.T
+	eng         *Engine
+	cancel      context.CancelFunc
+	done        chan error
+	execTimeout time.Duration // default 60s
+}
+
+// run starts eng; stop it with crash.
+func (r *engineRun) run(eng *Engine) {
+	r.t.Helper()
+	if r.eng != nil {
+		r.t.Fatal("engine already running")
+	}
+	r.eng = eng
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan error, 1)
+	go func() { r.done <- eng.Run(ctx) }()
+}
+
+// crash cancels the engine's context abruptly: connections close without cleanup, open target
+// transactions roll back.
+func (r *engineRun) crash() {
+	if r.eng == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		r.t.Errorf("engine did not stop within 30s")
+	}
+	r.eng = nil
+}
+
+func (r *engineRun) exec(sql string) (*Result, error) {
+	r.t.Helper()
+	cmd, ok, err := ParseAdmin(sql)
+	if !ok || err != nil {
+		r.t.Fatalf("parse %q: ok=%v err=%v", sql, ok, err)
+	}
+	timeout := r.execTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return r.eng.Exec(ctx, cmd)
+}
+
+func (r *engineRun) mustExec(sql string) *Result {
+	r.t.Helper()
+	res, err := r.exec(sql)
+	if err != nil {
+		r.t.Fatalf("%s: %v", sql, err)
+	}
+	return res
 }
 
 const (
@@ -61,7 +118,7 @@ func newEnv(t *testing.T, replicas ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, src: src, dst: dst, holder: h, cfg: Config{Routing: h, CopyBatchRows: 250, MaxSourceLag: 30 * time.Second}}
+	e := &env{engineRun: engineRun{t: t}, src: src, dst: dst, holder: h, cfg: Config{Routing: h, CopyBatchRows: 250, MaxSourceLag: 30 * time.Second}}
 	t.Cleanup(func() { e.crash() })
 	return e
 }
@@ -69,49 +126,7 @@ func newEnv(t *testing.T, replicas ...string) *env {
 // start runs a NEW engine on the same servers, as a restarted vtgate-lite would.
 func (e *env) start() {
 	e.t.Helper()
-	if e.eng != nil {
-		e.t.Fatal("engine already running")
-	}
-	e.eng = NewEngine(e.cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan error, 1)
-	eng := e.eng
-	go func() { e.done <- eng.Run(ctx) }()
-}
-
-// crash cancels the engine's context abruptly: connections close without cleanup, open target
-// transactions roll back.
-func (e *env) crash() {
-	if e.eng == nil {
-		return
-	}
-	e.cancel()
-	select {
-	case <-e.done:
-	case <-time.After(30 * time.Second):
-		e.t.Errorf("engine did not stop within 30s")
-	}
-	e.eng = nil
-}
-
-func (e *env) exec(sql string) (*Result, error) {
-	e.t.Helper()
-	cmd, ok, err := ParseAdmin(sql)
-	if !ok || err != nil {
-		e.t.Fatalf("parse %q: ok=%v err=%v", sql, ok, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	return e.eng.Exec(ctx, cmd)
-}
-
-func (e *env) mustExec(sql string) *Result {
-	e.t.Helper()
-	r, err := e.exec(sql)
-	if err != nil {
-		e.t.Fatalf("%s: %v", sql, err)
-	}
-	return r
+	e.run(NewEngine(e.cfg))
 }
 
 // row returns a result row as column -> value.

@@ -28,14 +28,11 @@ import (
 // commerce (primary, replica, rdonly; database commerce) and customer (primary, replica,
 // rdonly; database customer_db).
 type swEnv struct {
-	t        *testing.T
+	engineRun
 	src, dst *testcluster.Cluster
 	holder   *router.Holder
 	proxy    *proxy.Proxy
 	addr     string
-	eng      *Engine
-	cancel   context.CancelFunc
-	done     chan error
 	hook     func(string) error
 	ks       map[string]*router.Keyspace
 	persist  *memPersister
@@ -49,7 +46,7 @@ CREATE TABLE commerce.product (sku VARCHAR(20) PRIMARY KEY, description TEXT)`
 
 func newSwEnv(t *testing.T) *swEnv {
 	t.Helper()
-	e := &swEnv{t: t}
+	e := &swEnv{engineRun: engineRun{t: t, execTimeout: 90 * time.Second}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -170,48 +167,14 @@ func (e *swEnv) restartAll() {
 }
 
 func (e *swEnv) startEngine() {
-	e.eng = NewEngine(Config{Routing: e.holder, CopyBatchRows: 500})
-	e.eng.SetTrafficGate(e.proxy)
-	e.eng.sw.hook = e.hook
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan error, 1)
-	eng := e.eng
-	go func() { e.done <- eng.Run(ctx) }()
+	eng := NewEngine(Config{Routing: e.holder, CopyBatchRows: 500})
+	eng.SetTrafficGate(e.proxy)
+	eng.sw.hook = e.hook
+	e.run(eng)
 }
 
 // stopEngine stops the engine abruptly, as a crash would (connections closed, nothing cleaned).
-func (e *swEnv) stopEngine() {
-	if e.eng == nil {
-		return
-	}
-	e.cancel()
-	select {
-	case <-e.done:
-	case <-time.After(30 * time.Second):
-		e.t.Errorf("engine did not stop")
-	}
-	e.eng = nil
-}
-
-func (e *swEnv) exec(q string) (*Result, error) {
-	e.t.Helper()
-	cmd, ok, err := ParseAdmin(q)
-	if !ok || err != nil {
-		e.t.Fatalf("parse %q: ok=%v err=%v", q, ok, err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	return e.eng.Exec(ctx, cmd)
-}
-
-func (e *swEnv) mustExec(q string) *Result {
-	e.t.Helper()
-	r, err := e.exec(q)
-	if err != nil {
-		e.t.Fatalf("%s: %v", q, err)
-	}
-	return r
-}
+func (e *swEnv) stopEngine() { e.crash() }
 
 func (e *swEnv) wf(ref string) map[string]string {
 	res := e.mustExec("SHOW MIGRATIONS")

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -186,28 +185,8 @@ func (e *chaosEnv) start() {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "==== start %s\n", time.Now().Format(time.RFC3339Nano))
-	p := &proxyProc{listen: e.listen, httpBase: "http://" + e.httpAddr, logPath: e.logPath, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--config", e.cfgPath)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.pid = p.cmd.Process.Pid
-	go func() {
-		p.exitErr = p.cmd.Wait()
-		p.exitedAt = time.Now()
-		logf.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill() // by PID: only the process this test started
-			<-p.done
-		}
-	})
+	p := &proxyProc{listen: e.listen, httpBase: "http://" + e.httpAddr, logPath: e.logPath}
+	p.launch(t, bin, e.cfgPath, logf)
 	e.proxy = p
 	p.waitReady(t, 30*time.Second)
 }

@@ -153,10 +153,21 @@ func startProxy(t *testing.T, c *testcluster.Cluster, poolSize int) *proxyProc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.launch(t, bin, cfgPath, logf)
+	p.waitReady(t, 20*time.Second)
+	return p
+}
+
+// launch starts the binary with cfgPath, logging to logf (closed when the process exits),
+// and registers its cleanup: killed by PID if still running, log tail shown on failure.
+func (p *proxyProc) launch(t *testing.T, bin, cfgPath string, logf *os.File) {
+	t.Helper()
+	p.done = make(chan struct{})
 	p.cmd = exec.Command(bin, "--config", cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
+		logf.Close()
 		t.Fatal(err)
 	}
 	p.pid = p.cmd.Process.Pid
@@ -181,8 +192,6 @@ func startProxy(t *testing.T, c *testcluster.Cluster, poolSize int) *proxyProc {
 			t.Logf("vtgate-lite log (tail):\n%s", b)
 		}
 	})
-	p.waitReady(t, 20*time.Second)
-	return p
 }
 
 func (p *proxyProc) waitReady(t *testing.T, within time.Duration) {

@@ -434,7 +434,7 @@ func checkDashboard(t *testing.T, path string, uids map[string]bool) {
 		for _, metric := range []string{
 			"vtgate_lite_queries_total", "vtgate_lite_query_duration_seconds_bucket",
 			"vtgate_lite_migration_rows_copied_total", "vtgate_lite_migration_lag_seconds",
-			"vtgate_lite_switch_hold_seconds",
+			"vtgate_lite_switch_hold_seconds_bucket", "vtgate_lite_migration_switch_longest_hold_seconds",
 		} {
 			if !strings.Contains(strings.Join(exprs, "\n"), metric) {
 				t.Errorf("%s: no panel shows %s", path, metric)

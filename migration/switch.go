@@ -209,6 +209,13 @@ func reverseRef(ref WorkflowRef, source string) WorkflowRef {
 	return WorkflowRef{source, ref.Workflow + "_reverse"}
 }
 
+// forwardRef is reverseRef's inverse: the forward workflow of a reverse stream ref whose
+// source is source; ok is false when ref is not named as a reverse stream.
+func forwardRef(ref WorkflowRef, source string) (WorkflowRef, bool) {
+	name, ok := strings.CutSuffix(ref.Workflow, "_reverse")
+	return WorkflowRef{source, name}, ok
+}
+
 const journalDDL = `CREATE TABLE IF NOT EXISTS ` + sidecarDB + `.traffic_switch (
   keyspace VARBINARY(255) NOT NULL,
   name VARBINARY(255) NOT NULL,
@@ -325,9 +332,9 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	fw.mu.Lock()
 	rec, fst := *fw.rec, fw.st
 	fw.mu.Unlock()
-	if strings.HasSuffix(c.Ref.Workflow, "_reverse") {
-		if _, err := e.runner(WorkflowRef{rec.Source, strings.TrimSuffix(c.Ref.Workflow, "_reverse")}); err == nil {
-			return nil, switchErr("%s is a reverse workflow: use MIGRATE REVERSE WRITES %s.%s", c.Ref, rec.Source, strings.TrimSuffix(c.Ref.Workflow, "_reverse"))
+	if fwd, ok := forwardRef(c.Ref, rec.Source); ok {
+		if _, err := e.runner(fwd); err == nil {
+			return nil, switchErr("%s is a reverse workflow: use MIGRATE REVERSE WRITES %s", c.Ref, fwd)
 		}
 	}
 	pl := switchPlan{fw: fw, rec: rec, direction: "forward", oldKS: rec.Source, newKS: rec.Keyspace}
@@ -847,8 +854,8 @@ func (e *Engine) guardStart(ref WorkflowRef) error {
 	if st.WritesSwitched {
 		return switchErr("MIGRATE START refused: writes of %s are switched to %s; stream %s keeps %s current", ref, rec.Keyspace, reverseRef(ref, rec.Source), rec.Source)
 	}
-	if strings.HasSuffix(ref.Workflow, "_reverse") {
-		if fw, err := e.runner(WorkflowRef{rec.Source, strings.TrimSuffix(ref.Workflow, "_reverse")}); err == nil {
+	if fwd, ok := forwardRef(ref, rec.Source); ok {
+		if fw, err := e.runner(fwd); err == nil {
 			fw.mu.Lock()
 			ws := fw.st.WritesSwitched
 			fw.mu.Unlock()
@@ -869,9 +876,9 @@ func (e *Engine) guardCancel(ref WorkflowRef) error {
 	r.mu.Lock()
 	src := r.rec.Source
 	r.mu.Unlock()
-	if strings.HasSuffix(ref.Workflow, "_reverse") {
-		if _, err := e.runner(WorkflowRef{src, strings.TrimSuffix(ref.Workflow, "_reverse")}); err == nil {
-			return switchErr("MIGRATE CANCEL refused: %s is the reverse stream of %s.%s: use MIGRATE REVERSE WRITES or MIGRATE COMPLETE", ref, src, strings.TrimSuffix(ref.Workflow, "_reverse"))
+	if fwd, ok := forwardRef(ref, src); ok {
+		if _, err := e.runner(fwd); err == nil {
+			return switchErr("MIGRATE CANCEL refused: %s is the reverse stream of %s: use MIGRATE REVERSE WRITES or MIGRATE COMPLETE", ref, fwd)
 		}
 	}
 	return nil

@@ -24,18 +24,8 @@ TYPES=(primary replica rdonly)
 PRIMARY_PORT=$(mysql_port "${UIDS[0]}")
 WAIT_SECONDS=30
 
-install_missing_packages
-find_mariadb_tools
-mkdir -p "$VTDATAROOT/tmp"
-
 started=0 # how many processes this run started
-
-for i in "${!UIDS[@]}"; do
-	start_mariadb "${UIDS[$i]}" "${TYPES[$i]}"
-done
-for uid in "${UIDS[@]:1}"; do
-	attach_replica "$uid"
-done
+start_keyspace_servers
 
 # The schema, once: re-running after a migration must not bring back tables it moved away.
 if [ ! -e "$VTDATAROOT/mysql_$PRIMARY_PORT/.schema_applied" ]; then

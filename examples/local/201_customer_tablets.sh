@@ -31,18 +31,8 @@ if [ "${SKIP_VTGATE:-0}" != 1 ]; then
 	pid_alive "$VTGATE_PIDFILE" || die "vtgate-lite is not running (no live pid in $VTGATE_PIDFILE): run ./101_initial_cluster.sh first"
 fi
 
-install_missing_packages
-find_mariadb_tools
-mkdir -p "$VTDATAROOT/tmp"
-
 started=0 # how many processes this run started
-
-for i in "${!UIDS[@]}"; do
-	start_mariadb "${UIDS[$i]}" "${TYPES[$i]}"
-done
-for uid in "${UIDS[@]:1}"; do
-	attach_replica "$uid"
-done
+start_keyspace_servers
 
 # An empty database: the migration creates the tables (from SHOW CREATE TABLE on the source).
 if [ -z "$(sql "$PRIMARY_PORT" -N -B -e "SHOW DATABASES LIKE '$KEYSPACE'")" ]; then

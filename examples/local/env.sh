@@ -261,3 +261,19 @@ wait_replicas_caught_up() {
 		fi
 	done
 }
+
+# start_keyspace_servers installs what is missing, then starts one keyspace's servers:
+# UIDS[0] is the primary, the others its replicas (types in TYPES), attached by GTID.
+# It counts what it started in the caller's $started.
+start_keyspace_servers() {
+	install_missing_packages
+	find_mariadb_tools
+	mkdir -p "$VTDATAROOT/tmp"
+	local i uid
+	for i in "${!UIDS[@]}"; do
+		start_mariadb "${UIDS[$i]}" "${TYPES[$i]}"
+	done
+	for uid in "${UIDS[@]:1}"; do
+		attach_replica "$uid"
+	done
+}

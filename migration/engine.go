@@ -34,6 +34,12 @@ type Config struct {
 	Logger            *slog.Logger
 	// CopyWriters is how many target connections write one copy batch in parallel; default 3.
 	CopyWriters int
+	// StepHook, for tests only, is called at each step of MIGRATE WRITES ("drained",
+	// "stopped", "prepared", "swapped") and MIGRATE COMPLETE ("complete:journaled",
+	// "complete:routed", "complete:reverse-removed", "complete:tables-done"); an error
+	// abandons the command there, as a crash would. The chaos suite makes the binary block at
+	// one step (VTGATE_LITE_TEST_PAUSE_AT) and kills it there.
+	StepHook func(step string) error
 }
 
 // Engine runs every workflow of every keyspace.
@@ -71,7 +77,8 @@ func NewEngine(cfg Config) *Engine {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Engine{cfg: cfg, metrics: defaultMetrics(), runners: map[string]*runner{}, found: map[string]bool{},
-		quietLog: slog.New(slog.NewTextHandler(io.Discard, nil)), startedCh: make(chan struct{})}
+		quietLog: slog.New(slog.NewTextHandler(io.Discard, nil)), startedCh: make(chan struct{}),
+		sw: switcher{hook: cfg.StepHook}}
 }
 
 // Run discovers workflows from the sidecar schema on every keyspace's primary and runs them
@@ -593,6 +600,10 @@ func (e *Engine) showMigration(ref WorkflowRef) (*Result, error) {
 // migrateReads points reads of the given tablet types at the target (or back at the source).
 // It is a pure routing-rule change: writes and primary reads keep going to the source.
 func (e *Engine) migrateReads(ctx context.Context, c MigrateReads) (*Result, error) {
+	// One traffic change at a time: a read switch never interleaves with a write switch or
+	// MIGRATE COMPLETE (each rewrites the same routing rules).
+	e.sw.mu.Lock()
+	defer e.sw.mu.Unlock()
 	r, err := e.runner(c.Ref)
 	if err != nil {
 		return nil, err

@@ -713,6 +713,10 @@ func (e *Engine) recoverSwitch(ctx context.Context, fw *runner) error {
 	}
 	dir, _ := res.GetString(0, 0)
 	newPos, _ := res.GetString(0, 1)
+	if dir == "complete" {
+		e.cfg.Logger.Info("migration: finishing an interrupted MIGRATE COMPLETE", "workflow", fw.ref.String(), "source tables", newPos)
+		return e.finishComplete(ctx, fw, newPos)
+	}
 	fw.mu.Lock()
 	rec := *fw.rec
 	fw.mu.Unlock()
@@ -746,9 +750,11 @@ func (e *Engine) recoverSwitch(ctx context.Context, fw *runner) error {
 	return e.execOn(ctx, rec.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(fw.ref))
 }
 
-// migrateComplete ends a workflow whose writes are switched: stops and removes the reverse
-// stream, the routing rules and the source's VSchema entries, and drops (or renames, or keeps)
-// the source tables.
+// migrateComplete ends a workflow whose writes are switched: removes the routing rules and
+// the source's VSchema entries, stops and removes the reverse stream, and drops (or renames,
+// or keeps) the source tables. A journal row (direction "complete", new_pos the action) is
+// written first, so a crash at any step is finished at the next start (recoverSwitch); every
+// step is idempotent.
 func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Result, error) {
 	e.sw.mu.Lock()
 	defer e.sw.mu.Unlock()
@@ -769,20 +775,14 @@ func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Resul
 	if !ok {
 		return nil, switchErr("MIGRATE COMPLETE: keyspace %s is not configured", rec.Source)
 	}
-	rvRef := reverseRef(c.Ref, rec.Source)
-	action := "drop"
+	action := completeDrop
 	switch {
 	case c.KeepData:
-		action = "keep"
+		action = completeKeep
 	case c.RenameTables:
-		action = "rename to _vt_old_<name>"
+		action = completeRename
 	}
-	steps := []string{
-		"stop and remove the reverse stream " + rvRef.String(),
-		"remove the routing rules of " + strings.Join(rec.Tables, ", ") + " and their entries in " + rec.Source + "'s VSchema",
-		action + " the source tables " + strings.Join(qualify(sks.Database, rec.Tables), ", "),
-		"mark " + c.Ref.String() + " Completed",
-	}
+	steps := completeSteps(c.Ref, rec, sks.Database, action)
 	if c.DryRun {
 		res := &Result{Columns: []string{"step", "detail"}}
 		for i, s := range steps {
@@ -791,12 +791,51 @@ func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Resul
 		res.Info = "DRY RUN MIGRATE COMPLETE " + c.Ref.String() + ": nothing changed"
 		return res, nil
 	}
-	if rv, err := e.runner(rvRef); err == nil {
-		// ActCancel with KeepData removes the reverse stream's sidecar rows and the routing
-		// rules of the tables (the same rule keys), and never touches data.
-		if err := rv.command(ctx, EvCancel{KeepData: true}); err != nil {
-			return nil, switchErr("MIGRATE COMPLETE: stop reverse stream %s: %v", rvRef, err)
-		}
+	if err := e.execOn(ctx, rec.Keyspace, journalDDL,
+		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,'complete',%s,%d)",
+			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(action), time.Now().Unix())); err != nil {
+		return nil, switchErr("MIGRATE COMPLETE %s: nothing changed: write journal: %v", c.Ref, err)
+	}
+	if err := e.swStep("complete:journaled"); err != nil {
+		return nil, err
+	}
+	if err := e.finishComplete(ctx, fw, action); err != nil {
+		return nil, switchErr("MIGRATE COMPLETE %s: %v (the journal stays: run MIGRATE COMPLETE again, or restart vtgate-lite, to finish it)", c.Ref, err)
+	}
+	return &Result{Info: fmt.Sprintf("workflow %s completed: %s", c.Ref, strings.Join(steps, "; "))}, nil
+}
+
+// What MIGRATE COMPLETE does with the source tables (stored in the journal row).
+const (
+	completeDrop   = "drop"
+	completeKeep   = "keep"
+	completeRename = "rename"
+)
+
+func completeSteps(ref WorkflowRef, rec wfRecord, srcDB, action string) []string {
+	what := map[string]string{completeDrop: "drop", completeKeep: "keep", completeRename: "rename to _vt_old_<name>"}[action]
+	return []string{
+		"remove the routing rules of " + strings.Join(rec.Tables, ", ") + " and their entries in " + rec.Source + "'s VSchema (the tables now belong to " + rec.Keyspace + ")",
+		"stop and remove the reverse stream " + reverseRef(ref, rec.Source).String(),
+		what + " the source tables " + strings.Join(qualify(srcDB, rec.Tables), ", "),
+		"mark " + ref.String() + " Completed",
+	}
+}
+
+// finishComplete runs MIGRATE COMPLETE's steps after its journal row is written; each step can
+// run again after a crash. Caller holds e.sw.mu.
+//
+// The routing goes first, in one atomic update: the tables leave the source's VSchema and the
+// rules in the same swap, so no statement is ever routed back to the source tables. Only then is
+// the reverse stream (which keeps the source current) removed, and the source tables dropped.
+func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) error {
+	fw.mu.Lock()
+	rec := *fw.rec
+	fw.mu.Unlock()
+	ref := fw.ref
+	sks, ok := e.cfg.Routing.Load().Keyspace(rec.Source)
+	if !ok {
+		return fmt.Errorf("keyspace %s is not configured", rec.Source)
 	}
 	if _, err := e.cfg.Routing.Update(func(s *router.Schema) error {
 		removeRules(s, rec.Source, rec.Keyspace, rec.Tables)
@@ -806,31 +845,84 @@ func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Resul
 		}
 		return nil
 	}); err != nil {
-		return nil, sqlerr.FromError(err)
+		return fmt.Errorf("update the routing: %w", err)
 	}
-	var stmts []string
-	for _, t := range rec.Tables {
-		switch {
-		case c.KeepData:
-		case c.RenameTables:
-			stmts = append(stmts, "RENAME TABLE "+ident(sks.Database)+"."+ident(t)+" TO "+ident(sks.Database)+"."+ident("_vt_old_"+t))
-		default:
-			stmts = append(stmts, "DROP TABLE IF EXISTS "+ident(sks.Database)+"."+ident(t))
+	if err := e.swStep("complete:routed"); err != nil {
+		return err
+	}
+	rvRef := reverseRef(ref, rec.Source)
+	if rv, err := e.runner(rvRef); err == nil {
+		// ActCancel with KeepData removes the reverse stream's sidecar rows and the routing
+		// rules of the tables (already gone), and never touches data.
+		if err := rv.command(ctx, EvCancel{KeepData: true}); err != nil {
+			return fmt.Errorf("stop reverse stream %s: %w", rvRef, err)
 		}
 	}
-	if err := e.execOn(ctx, rec.Source, stmts...); err != nil {
-		return nil, sqlerr.FromError(err)
+	if err := e.swStep("complete:reverse-removed"); err != nil {
+		return err
 	}
-	msg := "completed: " + action + " source tables"
-	if err := e.execOn(ctx, rec.Keyspace, updatePhaseSQL(c.Ref, Completed, msg, true)); err != nil {
-		return nil, sqlerr.FromError(err)
+	if action != completeKeep {
+		present, err := e.tablesPresent(ctx, rec.Source, sks.Database, rec.Tables)
+		if err != nil {
+			return fmt.Errorf("list the source tables: %w", err)
+		}
+		var stmts []string
+		for _, t := range rec.Tables {
+			if !present[t] {
+				continue // dropped or renamed before a crash
+			}
+			if action == completeRename {
+				stmts = append(stmts, "RENAME TABLE "+ident(sks.Database)+"."+ident(t)+" TO "+ident(sks.Database)+"."+ident("_vt_old_"+t))
+			} else {
+				stmts = append(stmts, "DROP TABLE IF EXISTS "+ident(sks.Database)+"."+ident(t))
+			}
+		}
+		if err := e.execOn(ctx, rec.Source, stmts...); err != nil {
+			return fmt.Errorf("%s the source tables: %w", action, err)
+		}
+	}
+	if err := e.swStep("complete:tables-done"); err != nil {
+		return err
+	}
+	msg := map[string]string{completeDrop: "completed: drop source tables", completeKeep: "completed: keep source tables",
+		completeRename: "completed: rename to _vt_old_<name> source tables"}[action]
+	if err := e.execOn(ctx, rec.Keyspace, "BEGIN", updatePhaseSQL(ref, Completed, msg, true),
+		"DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(ref), "COMMIT"); err != nil {
+		return fmt.Errorf("mark %s Completed: %w", ref, err)
 	}
 	fw.mu.Lock()
 	fw.st.Phase, fw.st.Message = Completed, msg
 	fw.rec.Phase = Completed
 	fw.mu.Unlock()
-	e.metrics.state(c.Ref, Completed)
-	return &Result{Info: fmt.Sprintf("workflow %s completed: %s", c.Ref, strings.Join(steps, "; "))}, nil
+	e.metrics.state(ref, Completed)
+	return nil
+}
+
+// tablesPresent reports which of tables exist in db on keyspace ks's primary.
+func (e *Engine) tablesPresent(ctx context.Context, ksName, db string, tables []string) (map[string]bool, error) {
+	ks, ok := e.cfg.Routing.Load().Keyspace(ksName)
+	if !ok {
+		return nil, fmt.Errorf("keyspace %s is not configured", ksName)
+	}
+	c, err := dial(ctx, ks, ks.Primary, false)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	res, err := c.exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + quote(db))
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]bool{}
+	for i := 0; i < res.RowNumber(); i++ {
+		n, _ := res.GetString(i, 0)
+		all[n] = true
+	}
+	present := map[string]bool{}
+	for _, t := range tables {
+		present[t] = all[t]
+	}
+	return present, nil
 }
 
 func qualify(db string, tables []string) []string {

@@ -881,3 +881,91 @@ func TestSwitchTrafficRestartMidSwitch(t *testing.T) {
 	t.Logf("writers: %d acknowledged operations, %d uncertain (proxy restarts)", l.ops.Load(), l.uncertain)
 	e.checkLedger(l, e.src.Primary, srcDB)
 }
+
+// TestCompleteCrashRecovery: MIGRATE COMPLETE abandoned at each of its steps, as a crash would,
+// is finished by the next start, with writers running through the proxy all along and never
+// failing. The first crash is in the command; every later one is in the recovery that the
+// restart runs, so each step is crossed exactly once by a crash and a restart.
+func TestCompleteCrashRecovery(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	l := e.startWriters(3)
+	var mu sync.Mutex
+	crashAt, seen := "", map[string]bool{}
+	e.hook = func(step string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[step] = true
+		if step == crashAt {
+			return fmt.Errorf("simulated crash at %s", step)
+		}
+		return nil
+	}
+	saw := func(step string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[step]
+	}
+	crash := func(step string) {
+		mu.Lock()
+		crashAt = step
+		mu.Unlock()
+	}
+	e.eng.sw.hook = e.hook
+	e.mustExec("MIGRATE WRITES " + ref)
+	time.Sleep(300 * time.Millisecond)
+	steps := []string{"complete:journaled", "complete:routed", "complete:reverse-removed", "complete:tables-done"}
+	crash(steps[0])
+	if _, err := e.exec("MIGRATE COMPLETE " + ref + " RENAME TABLES"); err == nil || !strings.Contains(err.Error(), "simulated crash") {
+		t.Fatalf("crash at %s: %v", steps[0], err)
+	}
+	journal := func() string {
+		return e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM _vt_lite.traffic_switch WHERE direction='complete'")
+	}
+	for i, next := range append(steps[1:], "") {
+		if n := journal(); n != "1" {
+			t.Fatalf("journal rows after a crash at %s: %s", steps[i], n)
+		}
+		// Whatever step it stopped at, writes go to customer: never back to commerce.
+		for _, tbl := range []string{"customer", "corder"} {
+			for _, session := range []string{"", "commerce"} {
+				if to, err := e.holder.Load().Resolve("", tbl, session, router.Primary); err != nil || to.Keyspace != "customer" {
+					t.Fatalf("after a crash at %s, %s (session keyspace %q) resolves to %v, %v", steps[i], tbl, session, to, err)
+				}
+			}
+		}
+		crash(next)
+		time.Sleep(200 * time.Millisecond)
+		e.stopEngine()
+		e.startEngine()
+		if next != "" {
+			// The recovery runs at start and is abandoned at the next step.
+			for deadline := time.Now().Add(30 * time.Second); !saw(next); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the restart did not reach %s", next)
+				}
+			}
+		}
+	}
+	e.waitWF(ref, func(m map[string]string) bool { return m["state"] == "Completed" })
+	if n := journal(); n != "0" {
+		t.Errorf("journal rows after the completed recovery: %s", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	l.halt()
+	if len(l.errs) > 0 {
+		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
+	}
+	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+	e.checkLedger(l, e.dst.Primary, dstDB)
+	if m := e.wf("commerce.commerce2customer_reverse"); m != nil {
+		t.Errorf("reverse workflow still listed: %v", m)
+	}
+	if n := e.src.Primary.QueryString(t, "SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA='commerce' AND TABLE_NAME IN ('customer','corder','_vt_old_customer','_vt_old_corder')"); n != "_vt_old_corder,_vt_old_customer" {
+		t.Errorf("source tables after RENAME TABLES: %s", n)
+	}
+	if rules := e.holder.Load().Rules(); len(rules) != 0 {
+		t.Errorf("routing rules left: %v", rules)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/vtgate-lite/vtgate-lite/config"
 	"github.com/vtgate-lite/vtgate-lite/migration"
@@ -21,7 +22,28 @@ func newAdmin(cfg *config.Config, holder *router.Holder, log *slog.Logger) *admi
 		CopyRowsPerSecond: cfg.Migration.CopyRowsPerSecond,
 		MaxSourceLag:      cfg.Migration.MaxSourceLag,
 		Logger:            log.With("component", "migration"),
+		StepHook:          pauseHook(os.Getenv(pauseEnv), log),
 	})}
+}
+
+// pauseEnv names a step of MIGRATE WRITES or COMPLETE (migration.Config.StepHook lists them)
+// at which the process stops making progress for good: a test-only hook with which the chaos
+// suite (reliability/chaos_switch_test.go) kills -9 the real binary at an exact step. It logs
+// "test hook: paused" first, which the test waits for. Unset in production.
+const pauseEnv = "VTGATE_LITE_TEST_PAUSE_AT"
+
+func pauseHook(step string, log *slog.Logger) func(string) error {
+	if step == "" {
+		return nil
+	}
+	log.Warn("test hook armed: MIGRATE WRITES / COMPLETE will pause for good at a step", "env", pauseEnv, "step", step)
+	return func(s string) error {
+		if s == step {
+			log.Warn("test hook: paused", "step", s)
+			select {}
+		}
+		return nil
+	}
 }
 
 func (a *admin) Parse(sql string) (any, bool, error) { return migration.ParseAdmin(sql) }

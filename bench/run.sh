@@ -15,6 +15,10 @@
 #   IDLE_CONNS  idle client connections for the RSS test (default 1000)
 #   REV=<git rev> build vtgate-lite from that commit (git archive) instead of the working tree,
 #               so uncommitted edits elsewhere in the repo do not leak into the numbers
+#   HAPROXY=auto|1|0  also run each workload through HAProxy in TCP mode (a pure relay written in C,
+#               no SQL awareness) in front of the same MariaDB, alternating with the other two:
+#               the ceiling any proxy in this position reaches on this machine (auto: when
+#               haproxy is installed; 1: required; `apt-get install haproxy`)
 #   PPROF=1     take a vtgate-lite CPU profile during the first proxy run of each workload/mode
 #               and print its top functions (off by default: it costs a little CPU)
 #   KEEP=1      keep the temp dir (logs, sysbench outputs) after exit
@@ -37,6 +41,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/vtgl-bench.XXXXXX")
 MDB_PID=""
 VTG_PID=""
 IDLE_PID=""
+HA_PID=""
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -61,6 +66,7 @@ cleanup() {
 	set +e
 	stop_pid "$IDLE_PID" idleconns 5
 	stop_pid "$VTG_PID" vtgate-lite 15
+	stop_pid "$HA_PID" haproxy 5
 	stop_pid "$MDB_PID" mariadbd 60
 	if [[ ${KEEP:-} == 1 ]]; then
 		log "kept $WORK"
@@ -183,6 +189,28 @@ for ((i = 0; i < 300; i++)); do
 done
 proxy_sql 'select 1' >/dev/null || { tail -30 "$WORK/vtgate-lite.log" >&2; die "vtgate-lite not answering after 30s"; }
 
+# ---------------------------------------------------------------- 3b. HAProxy (reference relay)
+TARGETS=(direct proxy)
+HAPROXY=${HAPROXY:-auto}
+if [[ $HAPROXY == 1 ]] && ! command -v haproxy >/dev/null; then
+	die "HAPROXY=1 but haproxy is not installed (apt-get install haproxy)"
+fi
+if [[ $HAPROXY != 0 ]] && command -v haproxy >/dev/null; then
+	HA_PORT=$(free_port)
+	printf '%s\n' "global" "  nbthread $(nproc)" "defaults" "  mode tcp" "  timeout connect 5s" \
+		"  timeout client 600s" "  timeout server 600s" "listen mysql" "  bind 127.0.0.1:$HA_PORT" \
+		"  server mdb 127.0.0.1:$MDB_PORT" >"$WORK/haproxy.cfg"
+	haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
+	HA_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		mariadb --no-defaults -h127.0.0.1 -P"$HA_PORT" -uroot -prootpw -N -B -e 'select 1' >/dev/null 2>&1 && break
+		kill -0 "$HA_PID" 2>/dev/null || { cat "$WORK/haproxy.log" >&2; die "haproxy exited"; }
+		sleep 0.1
+	done
+	log "haproxy $(haproxy -v 2>/dev/null | head -1 | awk '{print $3}') pid $HA_PID port $HA_PORT (TCP relay, nbthread $(nproc))"
+	TARGETS+=(haproxy)
+fi
+
 # ---------------------------------------------------------------- 4. prepare
 log "sysbench prepare: 1 table, $TABLE_SIZE rows (direct)"
 sysbench oltp_point_select --tables=1 --table-size="$TABLE_SIZE" \
@@ -220,12 +248,18 @@ run_one() {
 	[[ $mode == disable ]] && psopt=(--db-ps-mode=disable)
 	if [[ $target == direct ]]; then
 		port=$MDB_PORT user=root pw=rootpw
+	elif [[ $target == haproxy ]]; then
+		port=$HA_PORT user=root pw=rootpw
 	else
 		port=$VTG_PORT user=sb pw=sbpw
 	fi
 	out=$WORK/sb.$wl.$mode.$target.$round.log
 	local v0 m0 h0 t0 v1 m1 h1 t1 w0 w1 pcores mcores hcores usq
-	v0=$(cpu_ticks "$VTG_PID") m0=$(cpu_ticks "$MDB_PID") w0=$(date +%s.%N)
+	# The process between sysbench and MariaDB whose CPU is measured: vtgate-lite, or HAProxy
+	# for the reference runs (its figures go in the same columns).
+	local mid=$VTG_PID
+	[[ $target == haproxy ]] && mid=$HA_PID
+	v0=$(cpu_ticks "$mid") m0=$(cpu_ticks "$MDB_PID") w0=$(date +%s.%N)
 	read -r h0 t0 < <(host_ticks)
 	local prof_pid=""
 	if [[ ${PPROF:-} == 1 && $target == proxy && $round == 1 && $DURATION -ge 4 ]]; then
@@ -237,7 +271,7 @@ run_one() {
 		--mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user="$user" --mysql-password="$pw" \
 		--mysql-db=sbtest "${psopt[@]}" \
 		--threads="$THREADS" --time="$DURATION" --percentile=99 run >"$out" 2>&1 || rc=$?
-	v1=$(cpu_ticks "$VTG_PID") m1=$(cpu_ticks "$MDB_PID") w1=$(date +%s.%N)
+	v1=$(cpu_ticks "$mid") m1=$(cpu_ticks "$MDB_PID") w1=$(date +%s.%N)
 	read -r h1 t1 < <(host_ticks)
 	if [[ -n $prof_pid ]]; then
 		wait "$prof_pid" || true
@@ -256,7 +290,7 @@ run_one() {
 	mcores=$(awk -v a="$m0" -v b="$m1" -v w0="$w0" -v w1="$w1" -v k="$CLK_TCK" 'BEGIN {printf "%.2f", (b-a)/k/(w1-w0)}')
 	hcores=$(awk -v a="$h0" -v b="$h1" -v w0="$w0" -v w1="$w1" -v k="$CLK_TCK" 'BEGIN {printf "%.2f", (b-a)/k/(w1-w0)}')
 	usq=$(awk -v a="$v0" -v b="$v1" -v q="$qps" -v d="$DURATION" -v k="$CLK_TCK" 'BEGIN {if (q+0 > 0) printf "%.1f", (b-a)/k*1e6/(q*d); else print "NA"}')
-	[[ $target == proxy ]] || usq=-
+	[[ $target != direct ]] || usq=-
 	# Everything else on the host (other tenants of the shared cores): host - vtgate-lite - mariadbd - sysbench.
 	ocores=$(awk -v h="$hcores" -v p="$pcores" -v m="$mcores" -v w0="$w0" -v w1="$w1" \
 		'NR==1 && NF==2 && $1 ~ /^[0-9.]+$/ {s=($1+$2)/(w1-w0)} END {printf "%.2f", h-p-m-s}' "$out.time" 2>/dev/null || echo NA)
@@ -282,8 +316,9 @@ MODES=(prepared disable)
 for wl in "${WORKLOADS[@]}"; do
 	for mode in "${MODES[@]}"; do
 		for ((r = 1; r <= ROUNDS; r++)); do
-			run_one "$wl" "$mode" direct "$r"
-			run_one "$wl" "$mode" proxy "$r"
+			for target in "${TARGETS[@]}"; do
+				run_one "$wl" "$mode" "$target" "$r"
+			done
 		done
 	done
 done
@@ -328,8 +363,28 @@ for wl in "${WORKLOADS[@]}"; do
 	done
 done
 echo
+if [[ " ${TARGETS[*]} " == *" haproxy "* ]]; then
+	echo "Reference: HAProxy in TCP mode (no parsing, no routing) in front of the same MariaDB, same runs"
+	echo
+	printf '| %-17s | %-8s | %10s | %11s | %11s | %15s | %19s | %13s | %16s |\n' \
+		workload "ps mode" "direct qps" "haproxy qps" "vtgate qps" "haproxy/direct" "vtgate-lite/haproxy" "haproxy p99ms" "haproxy cpu us/q"
+	echo '|---|---|---:|---:|---:|---:|---:|---:|---:|'
+	for wl in "${WORKLOADS[@]}"; do
+		for mode in "${MODES[@]}"; do
+			dq=$(col "$wl" "$mode" direct 6 | median)
+			hq=$(col "$wl" "$mode" haproxy 6 | median)
+			pq=$(col "$wl" "$mode" proxy 6 | median)
+			hp=$(col "$wl" "$mode" haproxy 8 | grep -v NA | median || true)
+			hu=$(col "$wl" "$mode" haproxy 13 | grep -v NA | median || true)
+			printf '| %-17s | %-8s | %10s | %11s | %11s | %15s | %19s | %13s | %16s |\n' "$wl" "$mode" "$dq" "$hq" "$pq" \
+				"$(awk -v a="$hq" -v b="$dq" 'BEGIN {if (b+0 > 0) printf "%.2f", a/b; else print "NA"}')" \
+				"$(awk -v a="$pq" -v b="$hq" 'BEGIN {if (b+0 > 0) printf "%.2f", a/b; else print "NA"}')" "$hp" "$hu"
+		done
+	done
+	echo
+fi
 echo "Per-run results (workload, ps mode, target, round, exit code, qps, tps, p99 ms, ignored errors,"
-echo "  CPU cores used by vtgate-lite, by mariadbd, by the whole host ($(nproc) CPUs), vtgate-lite CPU us per query, CPU cores used by other processes on the host):"
+echo "  CPU cores used by vtgate-lite (by HAProxy in haproxy rows), by mariadbd, by the whole host ($(nproc) CPUs), vtgate-lite CPU us per query, CPU cores used by other processes on the host):"
 sed 's/^/    /' "$RES"
 echo
 echo "Data check (COUNT, SUM(k), BIT_XOR(CRC32(row))) direct vs proxy: $CONSISTENCY"

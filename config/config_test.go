@@ -223,7 +223,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "primary required", noBase: true, yaml: "users: [{name: a}]\nkeyspaces:\n  commerce: {database: c}\n",
 			want: `config: keyspaces.commerce.primary: required`},
 		{name: "primary not host:port", noBase: true, yaml: "users: [{name: a}]\nkeyspaces:\n  commerce: {primary: db1}\n",
-			want: `config: keyspaces.commerce.primary: "db1" is not host:port`},
+			want: `config: keyspaces.commerce.primary: "db1" is neither host:port nor the absolute path of a unix socket`},
+		{name: "primary relative socket path", noBase: true, yaml: "users: [{name: a}]\nkeyspaces:\n  commerce: {primary: run/mysqld.sock}\n",
+			want: `config: keyspaces.commerce.primary: "run/mysqld.sock" is neither host:port nor the absolute path of a unix socket`},
 		{name: "primary port 0", noBase: true, yaml: "users: [{name: a}]\nkeyspaces:\n  commerce: {primary: 'db1:0'}\n",
 			want: `config: keyspaces.commerce.primary: "db1:0" is not host:port (bad port "0")`},
 		{name: "replica type unknown", yaml: "      - {address: 127.0.0.1:17102, type: foo}\n",
@@ -492,5 +494,14 @@ func TestSchemaIsACopy(t *testing.T) {
 	s.Rules["x"] = "commerce.x"
 	if _, ok := c.VSchemas["commerce"].Tables["new_table"]; ok || len(c.RoutingRules) != 0 {
 		t.Error("editing Schema() changed the Config")
+	}
+}
+
+// A backend on the same host can be reached through its unix socket.
+func TestLoadUnixSocketBackends(t *testing.T) {
+	c := mustLoad(t, "users: [{name: a}]\nkeyspaces:\n  commerce:\n    primary: /run/mysqld/mysqld.sock\n    replicas: [{address: /run/mysqld/r1.sock, type: rdonly}]\n", nil)
+	ks := c.Keyspaces["commerce"]
+	if ks.Primary != "/run/mysqld/mysqld.sock" || len(ks.Replicas) != 1 || ks.Replicas[0].Address != "/run/mysqld/r1.sock" {
+		t.Fatalf("keyspace: %+v", ks)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,10 +206,17 @@ func (l *loader) address(key, s string) string {
 	return s
 }
 
-// checkHostPort validates host:port; backends need a host and a non-zero port.
+// checkHostPort validates host:port; backends need a host and a non-zero port, or are the
+// absolute path of a unix socket (a server on the same host: cheaper than TCP over loopback).
 func checkHostPort(s string, listen bool) error {
+	if !listen && filepath.IsAbs(s) {
+		return nil
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
+		if !listen {
+			return fmt.Errorf("%q is neither host:port nor the absolute path of a unix socket", s)
+		}
 		return fmt.Errorf("%q is not host:port", s)
 	}
 	p, err := strconv.Atoi(port)

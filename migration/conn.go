@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,8 +31,14 @@ const connectTimeout = 10 * time.Second
 
 // dial opens a connection for ks on addr. data=true prepares it for row copying: byte-exact
 // strings (binary charset), UTC timestamps, explicit zeros kept in AUTO_INCREMENT columns.
+// The connection uses backend_tls when ctx carries it (withBackendTLS).
 func dial(ctx context.Context, ks *router.Keyspace, addr string, data bool) (*conn, error) {
-	c, err := client.ConnectWithContext(ctx, addr, ks.User, ks.Password, "", connectTimeout)
+	c, err := client.ConnectWithContext(ctx, addr, ks.User, ks.Password, "", connectTimeout, func(c *client.Conn) error {
+		if t := backendTLS(ctx, addr); t != nil {
+			c.SetTLSConfig(t)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, &connError{addr: addr, err: err}
 	}
@@ -51,6 +58,39 @@ func dial(ctx context.Context, ks *router.Keyspace, addr string, data bool) (*co
 		}
 	}
 	return cn, nil
+}
+
+// backendTLSKey is the context key of the engine's backend_tls config. Engine.Run and
+// Engine.Exec put it in the contexts all of the engine's work derives from, so every dial
+// (many are in functions that have a keyspace and a context, not the engine) uses it.
+type backendTLSKey struct{}
+
+func withBackendTLS(ctx context.Context, cfg *tls.Config) context.Context {
+	if cfg == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, backendTLSKey{}, cfg)
+}
+
+// backendTLS returns the TLS config for a connection to addr, nil for plain TCP.
+func backendTLS(ctx context.Context, addr string) *tls.Config {
+	cfg, _ := ctx.Value(backendTLSKey{}).(*tls.Config)
+	return tlsFor(cfg, addr)
+}
+
+// tlsFor returns cfg for a connection to addr, with ServerName set to addr's host: crypto/tls
+// verifies the certificate against it and go-mysql leaves it empty (as proxy.TLSForBackend).
+func tlsFor(cfg *tls.Config, addr string) *tls.Config {
+	if cfg == nil || cfg.ServerName != "" || cfg.InsecureSkipVerify {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	c := cfg.Clone()
+	c.ServerName = host
+	return c
 }
 
 func (c *conn) close() {

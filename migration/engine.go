@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,9 @@ type Config struct {
 	Logger            *slog.Logger
 	// CopyWriters is how many target connections write one copy batch in parallel; default 3.
 	CopyWriters int
+	// BackendTLS (backend_tls; nil = plain TCP) is used by every connection to a backend,
+	// binlog streams included.
+	BackendTLS *tls.Config
 	// StepHook, for tests only, is called at each step of MIGRATE WRITES ("drained",
 	// "stopped", "prepared", "swapped") and MIGRATE COMPLETE ("complete:journaled",
 	// "complete:routed", "complete:reverse-removed", "complete:tables-done"); an error
@@ -84,6 +88,7 @@ func NewEngine(cfg Config) *Engine {
 // Run discovers workflows from the sidecar schema on every keyspace's primary and runs them
 // until ctx is cancelled. Keyspaces whose primary is unreachable are retried.
 func (e *Engine) Run(ctx context.Context) error {
+	ctx = withBackendTLS(ctx, e.cfg.BackendTLS)
 	e.mu.Lock()
 	if e.runCtx != nil {
 		e.mu.Unlock()
@@ -214,6 +219,7 @@ func (e *Engine) progress(r *runner) {
 
 // Exec runs an admin command. The caller has checked that the user is an admin.
 func (e *Engine) Exec(ctx context.Context, cmd Command) (*Result, error) {
+	ctx = withBackendTLS(ctx, e.cfg.BackendTLS)
 	switch c := cmd.(type) {
 	case MigrateTables:
 		return e.migrateTables(ctx, c)

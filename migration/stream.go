@@ -123,7 +123,8 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 		User: f.srcKS.User, Password: f.srcKS.Password,
 		HeartbeatPeriod: time.Second, ReadTimeout: 5 * time.Second,
 		DisableRetrySync: true, TimestampStringLocation: time.UTC,
-		Logger: f.r.e.quietLog,
+		Logger:    f.r.e.quietLog,
+		TLSConfig: tlsFor(f.r.e.cfg.BackendTLS, srcAddr),
 	})
 	defer syncer.Close()
 	streamer, err := syncer.StartSyncGTID(f.pos.Clone())

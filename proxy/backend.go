@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -109,13 +110,13 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 			}
 		}
 		if o.TLS != nil {
-			c.SetTLSConfig(o.TLS)
+			c.SetTLSConfig(TLSForBackend(o.TLS, o.Addr))
 		}
 		return c.SetCollation("utf8mb4_general_ci")
 	}}
 	c, err := client.ConnectWithContext(ctx, o.Addr, o.User, o.Password, o.Database, timeout, opts...)
 	if err != nil {
-		return nil, backendError(o.Addr, err)
+		return nil, connectError(o.Addr, err)
 	}
 	raw := c.Conn.Conn
 	_ = raw.SetDeadline(time.Time{})
@@ -130,6 +131,48 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 		stmts:   map[string]*backendStmt{},
 	}
 	return b, nil
+}
+
+// TLSForBackend returns cfg (backend_tls) for a connection to addr. crypto/tls checks the
+// server's certificate against ServerName, which go-mysql leaves empty: without a copy that
+// names the host, a CA-verified config fails every handshake ("either ServerName or
+// InsecureSkipVerify must be specified"). nil stays nil (plain TCP).
+func TLSForBackend(cfg *tls.Config, addr string) *tls.Config {
+	if cfg == nil || cfg.ServerName != "" || cfg.InsecureSkipVerify {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	c := cfg.Clone()
+	c.ServerName = host
+	return c
+}
+
+// connectError is backendError for a connection that could not be opened. A backend's refusal
+// keeps its code and state but names the backend (the client never logged in there: "Access
+// denied for user 'root'" alone points at the wrong user; MariaDB 10.11 also refuses a plain
+// login under require_secure_transport with 1045). A failed TLS handshake (certificate not
+// trusted, wrong host, server without TLS) is 2026 (CR_SSL_CONNECTION_ERROR), not a lost
+// connection.
+func connectError(addr string, err error) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return sqlerr.Wrap(err, me.Code, me.State, "backend %s refused the connection: %s", addr, me.Message)
+	}
+	if isTLSError(err) {
+		return sqlerr.Wrap(err, sqlerr.CRSSLConnectionError, "HY000", "SSL connection error to backend %s (backend_tls): %v", addr, err)
+	}
+	return backendError(addr, err)
+}
+
+func isTLSError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var rh tls.RecordHeaderError
+	return errors.As(err, &cv) || errors.As(err, &alert) || errors.As(err, &rh) ||
+		strings.Contains(err.Error(), "does not support TLS") // go-mysql: server without TLS
 }
 
 // backendError turns a dial/protocol failure into a MySQL error that names the server,

@@ -93,7 +93,7 @@ func (h *health) check(ctx context.Context, addr, user, pass string) serverHealt
 	now := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, err := client.ConnectWithContext(cctx, addr, user, pass, "", 2*time.Second)
+	c, err := client.ConnectWithContext(cctx, addr, user, pass, "", 2*time.Second, h.p.backendTLSOption(addr))
 	if err != nil {
 		return serverHealth{err: err.Error(), checked: now}
 	}

@@ -94,6 +94,16 @@ type Proxy struct {
 	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
 }
 
+// backendTLSOption makes a go-mysql connection to addr use backend_tls (none when disabled).
+func (p *Proxy) backendTLSOption(addr string) client.Option {
+	return func(c *client.Conn) error {
+		if p.cfg.BackendTLS != nil {
+			c.SetTLSConfig(TLSForBackend(p.cfg.BackendTLS, addr))
+		}
+		return nil
+	}
+}
+
 // collationSQL returns "SET NAMES <charset> COLLATE <collation>" for a client collation id,
 // asking a backend once per id.
 func (p *Proxy) collationSQL(id uint8) (string, error) {
@@ -110,9 +120,9 @@ func (p *Proxy) collationSQL(id uint8) (string, error) {
 	k, _ := rt.Keyspace(names[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := client.ConnectWithContext(ctx, k.Primary, k.User, k.Password, "", 5*time.Second)
+	c, err := client.ConnectWithContext(ctx, k.Primary, k.User, k.Password, "", 5*time.Second, p.backendTLSOption(k.Primary))
 	if err != nil {
-		return "", backendError(k.Primary, err)
+		return "", connectError(k.Primary, err)
 	}
 	defer c.Close()
 	r, err := c.Execute("SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLLATIONS WHERE ID = ?", int(id))

@@ -46,6 +46,7 @@ const (
 	ERWrongValueForVar     = 1231
 	ERTooManyRows          = 1172 // "Result consisted of more than one row" reused for row limit: see RowLimit
 	EROutOfResources       = 1041
+	CRSSLConnectionError   = 2026 // client-side CR_SSL_CONNECTION_ERROR: a backend's TLS handshake failed
 )
 
 // Error is a MySQL error: code, SQLSTATE and message, exactly as the client will see them.

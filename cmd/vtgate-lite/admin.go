@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"os"
 
@@ -15,12 +16,13 @@ import (
 // the engine (imports point inward), cmd wires them.
 type admin struct{ eng *migration.Engine }
 
-func newAdmin(cfg *config.Config, holder *router.Holder, log *slog.Logger) *admin {
+func newAdmin(cfg *config.Config, holder *router.Holder, backendTLS *tls.Config, log *slog.Logger) *admin {
 	return &admin{eng: migration.NewEngine(migration.Config{
 		Routing:           holder,
 		CopyBatchRows:     cfg.Migration.CopyBatchRows,
 		CopyRowsPerSecond: cfg.Migration.CopyRowsPerSecond,
 		MaxSourceLag:      cfg.Migration.MaxSourceLag,
+		BackendTLS:        backendTLS,
 		Logger:            log.With("component", "migration"),
 		StepHook:          pauseHook(os.Getenv(pauseEnv), log),
 	})}

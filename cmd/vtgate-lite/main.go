@@ -131,11 +131,11 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	for _, u := range cfg.Users {
 		users[u.Name] = &wire.User{Name: u.Name, Password: u.Password, NativeHash: u.PasswordHash, Admin: u.Admin, Keyspaces: u.Keyspaces}
 	}
-	adm := newAdmin(cfg, holder, log)
+	adm := newAdmin(cfg, holder, backendTLS, log)
 	p, err := proxy.New(proxy.Config{
 		Routing:         holder,
 		Users:           func(name string) (*wire.User, bool) { u, ok := users[name]; return u, ok },
-		ServerVersion:   serverVersion(ctx, cfg, log),
+		ServerVersion:   serverVersion(ctx, cfg, backendTLS, log),
 		TLS:             tlsCfg,
 		RequireTLS:      cfg.TLS.Require,
 		BackendTLS:      backendTLS,
@@ -212,10 +212,15 @@ func serveHTTP(ctx context.Context, cfg *config.Config, reg *prometheus.Registry
 }
 
 // serverVersion advertises the first primary's version, so clients pick the right dialect.
-func serverVersion(ctx context.Context, cfg *config.Config, log *slog.Logger) string {
+func serverVersion(ctx context.Context, cfg *config.Config, backendTLS *tls.Config, log *slog.Logger) string {
 	for _, k := range cfg.Keyspaces {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		c, err := client.ConnectWithContext(cctx, k.Primary, k.User, k.Password, "", 3*time.Second)
+		c, err := client.ConnectWithContext(cctx, k.Primary, k.User, k.Password, "", 3*time.Second, func(c *client.Conn) error {
+			if backendTLS != nil {
+				c.SetTLSConfig(proxy.TLSForBackend(backendTLS, k.Primary))
+			}
+			return nil
+		})
 		cancel()
 		if err != nil {
 			log.Warn("cannot reach primary to learn its version", "keyspace", k.Name, "err", err)

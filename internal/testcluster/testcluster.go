@@ -9,6 +9,10 @@
 //  3. Replicas are started read-only and attached with MASTER_USE_GTID=slave_pos.
 //  4. t.Cleanup stops every server by PID (SIGTERM, then SIGKILL) and removes its datadir.
 //
+// Options.TLS gives a cluster a throwaway CA (Cluster.CA) and each server a certificate for
+// 127.0.0.1 and localhost signed by it (tls.go); the helper's own TCP connections (DSN, Exec,
+// replication) then use TLS, so Options.RequireSecureTransport can refuse plain TCP.
+//
 // Every server has user root / password RootPassword on 127.0.0.1 and on its unix socket.
 // When mariadbd is missing the test is skipped with the reason, except under CI=true,
 // where it fails: CI installs MariaDB, so a missing binary there is a broken setup.
@@ -44,6 +48,8 @@ type Server struct {
 	ServerID int
 	Dir      string
 
+	tlsKey string // go-sql-driver TLS config name for DSN; "" = plain TCP
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -55,7 +61,11 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.
 
 // DSN is a go-sql-driver DSN for root on this server, with db as default schema ("" for none).
 func (s *Server) DSN(db string) string {
-	return fmt.Sprintf("root:%s@tcp(%s)/%s?multiStatements=true&interpolateParams=true", RootPassword, s.Addr(), db)
+	dsn := fmt.Sprintf("root:%s@tcp(%s)/%s?multiStatements=true&interpolateParams=true", RootPassword, s.Addr(), db)
+	if s.tlsKey != "" {
+		dsn += "&tls=" + s.tlsKey
+	}
+	return dsn
 }
 
 // Socket is the server's unix socket path.
@@ -106,6 +116,8 @@ func (s *Server) QueryString(t testing.TB, q string) string {
 type Cluster struct {
 	Primary  *Server
 	Replicas []*Server
+	// CA is the PEM file of the CA that signed the servers' certificates (Options.TLS), else "".
+	CA string
 }
 
 // Servers lists the primary first, then the replicas.
@@ -119,6 +131,12 @@ type Options struct {
 	Databases []string
 	// ExtraArgs are appended to every mariadbd command line.
 	ExtraArgs []string
+	// TLS starts every server with --ssl-ca/--ssl-cert/--ssl-key from a throwaway CA
+	// (Cluster.CA); replicas replicate over TLS with the certificate verified.
+	TLS bool
+	// RequireSecureTransport (needs TLS) adds --require-secure-transport=ON: plain TCP logins
+	// fail with 3159. Unix-socket logins (the helper's readiness check) stay allowed.
+	RequireSecureTransport bool
 }
 
 var (
@@ -169,15 +187,28 @@ func Start(t testing.TB, opts Options) *Cluster {
 		t.Fatalf("testcluster template: %v", templateErr)
 	}
 	c := &Cluster{}
-	c.Primary = newServer(t, bin, "primary", "primary", opts.ExtraArgs)
+	var ca *CA
+	if opts.TLS {
+		ca = NewCA(t)
+		c.CA = ca.File
+	} else if opts.RequireSecureTransport {
+		t.Fatal("testcluster: RequireSecureTransport needs TLS")
+	}
+	c.Primary = newServer(t, bin, "primary", "primary", ca, opts)
 	for _, db := range opts.Databases {
 		c.Primary.Exec(t, "CREATE DATABASE IF NOT EXISTS `"+db+"`")
 	}
 	for i, typ := range opts.Replicas {
-		r := newServer(t, bin, fmt.Sprintf("%s-%d", typ, i+1), typ, append([]string{"--read-only=ON"}, opts.ExtraArgs...))
+		ro := opts
+		ro.ExtraArgs = append([]string{"--read-only=ON"}, opts.ExtraArgs...)
+		r := newServer(t, bin, fmt.Sprintf("%s-%d", typ, i+1), typ, ca, ro)
+		ssl := ""
+		if ca != nil {
+			ssl = fmt.Sprintf(", MASTER_SSL=1, MASTER_SSL_CA='%s', MASTER_SSL_VERIFY_SERVER_CERT=1", ca.File)
+		}
 		r.Exec(t,
 			"SET GLOBAL gtid_slave_pos=''",
-			fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", c.Primary.Port, RootPassword),
+			fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1%s", c.Primary.Port, RootPassword, ssl),
 			"START SLAVE")
 		c.Replicas = append(c.Replicas, r)
 	}
@@ -287,7 +318,7 @@ func serverArgs(s *Server, extra []string) []string {
 	return append(args, extra...)
 }
 
-func newServer(t testing.TB, bin, name, typ string, extra []string) *Server {
+func newServer(t testing.TB, bin, name, typ string, ca *CA, opts Options) *Server {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vtgl-"+name+"-")
 	if err != nil {
@@ -297,6 +328,15 @@ func newServer(t testing.TB, bin, name, typ string, extra []string) *Server {
 		t.Fatalf("copy template: %v: %s", err, out)
 	}
 	s := &Server{Name: name, Type: typ, Host: "127.0.0.1", Dir: dir, ServerID: nextServerID()}
+	extra := opts.ExtraArgs
+	if ca != nil {
+		cert, key := ca.Issue(t, dir)
+		extra = append([]string{"--ssl-ca=" + ca.File, "--ssl-cert=" + cert, "--ssl-key=" + key}, extra...)
+		if opts.RequireSecureTransport {
+			extra = append(extra, "--require-secure-transport=ON")
+		}
+		s.tlsKey = ca.driverKey
+	}
 	for attempt := 0; ; attempt++ {
 		if s.Port, err = FreePort(); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,11 @@
 package testcluster
 
 import (
+	"database/sql"
+	"errors"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestStartWithReplicas(t *testing.T) {
@@ -15,5 +19,37 @@ func TestStartWithReplicas(t *testing.T) {
 	}
 	if got := c.Primary.QueryString(t, "SELECT @@binlog_format"); got != "ROW" {
 		t.Fatalf("binlog_format=%s", got)
+	}
+}
+
+// Options.TLS + RequireSecureTransport: the helper's own connections and replication use TLS
+// (verified against Cluster.CA), and a plain TCP login is refused: MariaDB 10.11 answers
+// 1045 Access denied (it has no 3159 ER_SECURE_TRANSPORT_REQUIRED; MySQL and MariaDB 11 do).
+func TestStartTLSRequired(t *testing.T) {
+	c := Start(t, Options{Replicas: []string{"replica"}, Databases: []string{"commerce"}, TLS: true, RequireSecureTransport: true})
+	if c.CA == "" {
+		t.Fatal("Cluster.CA is empty")
+	}
+	c.Primary.Exec(t, "CREATE TABLE commerce.t (id INT PRIMARY KEY)", "INSERT INTO commerce.t VALUES (1)")
+	c.WaitReplicas(t, 10e9)
+	if got := c.Replicas[0].QueryString(t, "SELECT COUNT(*) FROM commerce.t"); got != "1" {
+		t.Fatalf("replica has %s rows, want 1", got)
+	}
+	for _, s := range c.Servers() {
+		if got := s.QueryString(t, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME='Ssl_cipher'"); got == "" {
+			t.Errorf("%s: helper connection is not TLS (Ssl_cipher empty)", s.Name)
+		}
+	}
+	if got := c.Replicas[0].QueryString(t, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='Slave_running'"); got != "ON" {
+		t.Errorf("Slave_running=%s", got)
+	}
+	plain, err := sql.Open("mysql", "root:"+RootPassword+"@tcp("+c.Primary.Addr()+")/?timeout=5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	var me *mysql.MySQLError
+	if err := plain.Ping(); !errors.As(err, &me) || (me.Number != 1045 && me.Number != 3159) {
+		t.Fatalf("plain TCP login: %v, want error 1045 or 3159", err)
 	}
 }

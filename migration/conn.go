@@ -16,6 +16,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/vtgate-lite/vtgate-lite/internal/backendaddr"
 	"github.com/vtgate-lite/vtgate-lite/router"
 )
 
@@ -75,22 +76,7 @@ func withBackendTLS(ctx context.Context, cfg *tls.Config) context.Context {
 // backendTLS returns the TLS config for a connection to addr, nil for plain TCP.
 func backendTLS(ctx context.Context, addr string) *tls.Config {
 	cfg, _ := ctx.Value(backendTLSKey{}).(*tls.Config)
-	return tlsFor(cfg, addr)
-}
-
-// tlsFor returns cfg for a connection to addr, with ServerName set to addr's host: crypto/tls
-// verifies the certificate against it and go-mysql leaves it empty (as proxy.TLSForBackend).
-func tlsFor(cfg *tls.Config, addr string) *tls.Config {
-	if cfg == nil || cfg.ServerName != "" || cfg.InsecureSkipVerify {
-		return cfg
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	c := cfg.Clone()
-	c.ServerName = host
-	return c
+	return backendaddr.TLS(cfg, addr)
 }
 
 func (c *conn) close() {

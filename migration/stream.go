@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/vtgate-lite/vtgate-lite/internal/backendaddr"
 	"github.com/vtgate-lite/vtgate-lite/router"
 )
 
@@ -112,19 +111,18 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 	if stopAt != "" && gtidContains(f.flavor, f.committed, stopAt) {
 		return nil, nil
 	}
-	host, portS, err := net.SplitHostPort(srcAddr)
+	host, port, err := backendaddr.HostPort(srcAddr)
 	if err != nil {
 		return nil, err
 	}
-	port, _ := strconv.Atoi(portS)
 	id := f.r.e.cfg.ServerIDBase + serverIDSeq.Add(1)
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: id, Flavor: f.flavor, Host: host, Port: uint16(port),
+		ServerID: id, Flavor: f.flavor, Host: host, Port: port,
 		User: f.srcKS.User, Password: f.srcKS.Password,
 		HeartbeatPeriod: time.Second, ReadTimeout: 5 * time.Second,
 		DisableRetrySync: true, TimestampStringLocation: time.UTC,
 		Logger:    f.r.e.quietLog,
-		TLSConfig: tlsFor(f.r.e.cfg.BackendTLS, srcAddr),
+		TLSConfig: backendaddr.TLS(f.r.e.cfg.BackendTLS, srcAddr),
 	})
 	defer syncer.Close()
 	streamer, err := syncer.StartSyncGTID(f.pos.Clone())

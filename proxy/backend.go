@@ -14,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/vtgate-lite/vtgate-lite/internal/backendaddr"
 	"github.com/vtgate-lite/vtgate-lite/sqlerr"
 )
 
@@ -133,22 +134,8 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 	return b, nil
 }
 
-// TLSForBackend returns cfg (backend_tls) for a connection to addr. crypto/tls checks the
-// server's certificate against ServerName, which go-mysql leaves empty: without a copy that
-// names the host, a CA-verified config fails every handshake ("either ServerName or
-// InsecureSkipVerify must be specified"). nil stays nil (plain TCP).
-func TLSForBackend(cfg *tls.Config, addr string) *tls.Config {
-	if cfg == nil || cfg.ServerName != "" || cfg.InsecureSkipVerify {
-		return cfg
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	c := cfg.Clone()
-	c.ServerName = host
-	return c
-}
+// TLSForBackend returns cfg (backend_tls) for a connection to addr: see backendaddr.TLS.
+func TLSForBackend(cfg *tls.Config, addr string) *tls.Config { return backendaddr.TLS(cfg, addr) }
 
 // connectError is backendError for a connection that could not be opened. A backend's refusal
 // keeps its code and state but names the backend (the client never logged in there: "Access

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
+)
+
+// TestUnixSocketBackends runs the binary with every backend given as its unix socket path:
+// pooled connections on the primary and on a replica, the replica health check, and the
+// migration engine (copy from the replica, binlog stream from the primary, VDIFF, the write
+// switch and the reverse stream) all reach the servers through their sockets. MariaDB shows a
+// socket connection's host as "localhost" (a TCP one as 127.0.0.1:port), which is how the
+// test knows which transport a statement used.
+func TestUnixSocketBackends(t *testing.T) {
+	commerce := testcluster.Start(t, testcluster.Options{Replicas: []string{"replica"}, Databases: []string{"commerce"}})
+	customer := testcluster.Start(t, testcluster.Options{Databases: []string{"customer"}})
+	commerce.Primary.Exec(t,
+		"CREATE TABLE commerce.product (sku VARCHAR(10) PRIMARY KEY, n INT)",
+		"INSERT INTO commerce.product VALUES ('a', 1), ('b', 2)")
+	commerce.WaitReplicas(t, 10*time.Second)
+	replica := commerce.Replicas[0]
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "vschema_commerce.json"), []byte(`{"tables": {"product": {}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listen, httpAddr := freeAddr(t), freeAddr(t)
+	ks := fmt.Sprintf("  commerce:\n    user: root\n    password: %s\n    primary: %s\n    replicas:\n      - {address: %s, type: replica}\n",
+		testcluster.RootPassword, commerce.Primary.Socket(), replica.Socket()) +
+		fmt.Sprintf("  customer:\n    user: root\n    password: %s\n    primary: %s\n", testcluster.RootPassword, customer.Primary.Socket())
+	path := filepath.Join(dir, "vtgate-lite.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(configTmpl, listen, httpAddr, filepath.Join(dir, "state"), ks)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := start(t, path)
+	defer in.stop(t)
+
+	open := func(user, db string) *sql.DB {
+		d, err := sql.Open("mysql", user+":secret@tcp("+listen+")/"+db+"?timeout=5s&readTimeout=30s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		d.SetMaxOpenConns(1)
+		return d
+	}
+	const myHost = "select host from information_schema.processlist where id = connection_id()"
+	db := open("app", "commerce")
+	if got := strs(t, db, "select sku from product order by sku"); strings.Join(got, ",") != "a,b" {
+		t.Fatalf("product = %v", got)
+	}
+	if got := strs(t, db, myHost); got[0] != "localhost" {
+		t.Fatalf("primary connection from %v, want localhost (the unix socket)", got)
+	}
+	rdb := open("app", "commerce@replica")
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var id, host string
+		if err := rdb.QueryRow("select @@server_id, ("+myHost+")").Scan(&id, &host); err != nil {
+			t.Fatalf("@replica read (health check over the socket must keep it in rotation): %v", err)
+		}
+		if want := replica.QueryString(t, "select @@server_id"); id != want || host != "localhost" {
+			t.Fatalf("@replica read served by server %s from %s, want the replica %s over its socket", id, host, want)
+		}
+	}
+
+	adm := open("admin", "")
+	if _, err := adm.Exec("migrate tables product from commerce to customer"); err != nil {
+		t.Fatal(err)
+	}
+	waitMigration(t, adm, "customer.commerce2customer", func(m map[string]string) bool {
+		return m["state"] == "Running" && m["rows_copied"] == "2"
+	})
+	if _, err := db.Exec("insert into product values ('c', 3)"); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, adm, customer.Primary, "customer.product", "3")
+	vdiff(t, adm, "customer.commerce2customer")
+	if _, err := adm.Exec("migrate writes customer.commerce2customer timeout 30s max lag 30s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("insert into product values ('d', 4)"); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, adm, customer.Primary, "customer.product", "4")
+	waitCount(t, adm, commerce.Primary, "commerce.product", "4") // the reverse stream, over customer's socket
+	// The engine's binlog readers are socket connections too.
+	if n := customer.Primary.QueryString(t, "select count(*) from information_schema.processlist where command like 'Binlog Dump%' and host = 'localhost'"); n != "1" {
+		t.Errorf("binlog readers on customer over the socket: %s, want 1 (the reverse stream)", n)
+	}
+}

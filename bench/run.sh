@@ -19,6 +19,8 @@
 #               no SQL awareness) in front of the same MariaDB, alternating with the other two:
 #               the ceiling any proxy in this position reaches on this machine (auto: when
 #               haproxy is installed; 1: required; `apt-get install haproxy`)
+#   UNIX_BACKEND=1  also run a second vtgate-lite whose backend is MariaDB's unix socket (a proxy
+#               on the database host), as target proxy_unix in the same alternation
 #   PPROF=1     take a vtgate-lite CPU profile during the first proxy run of each workload/mode
 #               and print its top functions (off by default: it costs a little CPU)
 #   KEEP=1      keep the temp dir (logs, sysbench outputs) after exit
@@ -42,6 +44,7 @@ MDB_PID=""
 VTG_PID=""
 IDLE_PID=""
 HA_PID=""
+VTGU_PID=""
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -67,6 +70,7 @@ cleanup() {
 	stop_pid "$IDLE_PID" idleconns 5
 	stop_pid "$VTG_PID" vtgate-lite 15
 	stop_pid "$HA_PID" haproxy 5
+	stop_pid "$VTGU_PID" vtgate-lite-unix 15
 	stop_pid "$MDB_PID" mariadbd 60
 	if [[ ${KEEP:-} == 1 ]]; then
 		log "kept $WORK"
@@ -154,6 +158,7 @@ sock_sql "SET sql_log_bin=0;
 CREATE USER IF NOT EXISTS root@'127.0.0.1';
 ALTER USER root@'127.0.0.1' IDENTIFIED BY 'rootpw';
 GRANT ALL ON *.* TO root@'127.0.0.1';
+ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('rootpw') OR unix_socket;
 CREATE DATABASE sbtest;"
 
 # ---------------------------------------------------------------- 3. vtgate-lite
@@ -211,6 +216,24 @@ if [[ $HAPROXY != 0 ]] && command -v haproxy >/dev/null; then
 	TARGETS+=(haproxy)
 fi
 
+# ---------------------------------------------------------------- 3c. vtgate-lite over the unix socket
+if [[ ${UNIX_BACKEND:-} == 1 ]]; then
+	VTGU_PORT=$(free_port)
+	mkdir -p "$WORK/state-unix"
+	sed -e "s#^listen: .*#listen: 127.0.0.1:$VTGU_PORT#" -e "s#^http_listen: .*#http_listen: 127.0.0.1:$(free_port)#" \
+		-e "s#^state_dir: .*#state_dir: $WORK/state-unix#" -e "s#primary: 127.0.0.1:$MDB_PORT#primary: $MDB_SOCK#" \
+		"$WORK/vtgate-lite.yaml" >"$WORK/vtgate-lite-unix.yaml"
+	"$WORK/vtgate-lite" --config "$WORK/vtgate-lite-unix.yaml" >"$WORK/vtgate-lite-unix.log" 2>&1 &
+	VTGU_PID=$!
+	for ((i = 0; i < 300; i++)); do
+		mariadb --no-defaults -h127.0.0.1 -P"$VTGU_PORT" -usb -psbpw -N -B -e 'select 1' >/dev/null 2>&1 && break
+		kill -0 "$VTGU_PID" 2>/dev/null || { tail -30 "$WORK/vtgate-lite-unix.log" >&2; die "vtgate-lite (unix backend) exited"; }
+		sleep 0.1
+	done
+	log "vtgate-lite (backend over the unix socket $MDB_SOCK) pid $VTGU_PID port $VTGU_PORT"
+	TARGETS+=(proxy_unix)
+fi
+
 # ---------------------------------------------------------------- 4. prepare
 log "sysbench prepare: 1 table, $TABLE_SIZE rows (direct)"
 sysbench oltp_point_select --tables=1 --table-size="$TABLE_SIZE" \
@@ -250,6 +273,8 @@ run_one() {
 		port=$MDB_PORT user=root pw=rootpw
 	elif [[ $target == haproxy ]]; then
 		port=$HA_PORT user=root pw=rootpw
+	elif [[ $target == proxy_unix ]]; then
+		port=$VTGU_PORT user=sb pw=sbpw
 	else
 		port=$VTG_PORT user=sb pw=sbpw
 	fi
@@ -259,6 +284,7 @@ run_one() {
 	# for the reference runs (its figures go in the same columns).
 	local mid=$VTG_PID
 	[[ $target == haproxy ]] && mid=$HA_PID
+	[[ $target == proxy_unix ]] && mid=$VTGU_PID
 	v0=$(cpu_ticks "$mid") m0=$(cpu_ticks "$MDB_PID") w0=$(date +%s.%N)
 	read -r h0 t0 < <(host_ticks)
 	local prof_pid=""
@@ -303,7 +329,7 @@ run_one() {
 			echo "=== $wl ps=$mode via $target round $round: exit code $rc, ignored errors $ign"
 			grep -iE 'FATAL|error|warning|ALERT' "$out" | sort | uniq -c | sort -rn | head -20
 		} >>"$FAIL_LINES"
-		if [[ $target == proxy ]]; then
+		if [[ $target == proxy || $target == proxy_unix ]]; then
 			PROXY_FAIL=1
 			log "!!! ERRORS through the proxy ($wl ps=$mode round $round): exit code $rc, ignored errors $ign"
 			grep -iE 'FATAL|error' "$out" | sort | uniq -c | sort -rn | head -10 >&2 || true
@@ -383,6 +409,25 @@ if [[ " ${TARGETS[*]} " == *" haproxy "* ]]; then
 	done
 	echo
 fi
+if [[ " ${TARGETS[*]} " == *" proxy_unix "* ]]; then
+	echo "vtgate-lite with its backend over MariaDB's unix socket (proxy on the database host), same runs"
+	echo
+	printf '| %-17s | %-8s | %10s | %15s | %6s | %13s | %16s | %-26s |\n' \
+		workload "ps mode" "direct qps" "unix-proxy qps" ratio "unix p99ms" "unix cpu us/q" "errors"
+	echo '|---|---|---:|---:|---:|---:|---:|---|'
+	for wl in "${WORKLOADS[@]}"; do
+		for mode in "${MODES[@]}"; do
+			dq=$(col "$wl" "$mode" direct 6 | median)
+			uq=$(col "$wl" "$mode" proxy_unix 6 | median)
+			ratio=$(awk -v a="$uq" -v b="$dq" 'BEGIN {if (b+0 > 0) printf "%.2f", a/b; else print "NA"}')
+			printf '| %-17s | %-8s | %10s | %15s | %6s | %13s | %16s | %-26s |\n' "$wl" "$mode" "$dq" "$uq" "$ratio" \
+				"$(col "$wl" "$mode" proxy_unix 8 | grep -v NA | median || true)" \
+				"$(col "$wl" "$mode" proxy_unix 13 | grep -v NA | median || true)" "$(errs "$wl" "$mode" proxy_unix)"
+			printf '%s\t%s\t%s\n' "$wl" "$mode" "$ratio" >>"$SUMMARY.unix"
+		done
+	done
+	echo
+fi
 echo "Per-run results (workload, ps mode, target, round, exit code, qps, tps, p99 ms, ignored errors,"
 echo "  CPU cores used by vtgate-lite (by HAProxy in haproxy rows), by mariadbd, by the whole host ($(nproc) CPUs), vtgate-lite CPU us per query, CPU cores used by other processes on the host):"
 sed 's/^/    /' "$RES"
@@ -392,9 +437,10 @@ echo "Data check (COUNT, SUM(k), BIT_XOR(CRC32(row))) direct vs proxy: $CONSISTE
 # ---------------------------------------------------------------- 6. idle connections
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 backend_conns() {
-	# Connections of user root on MariaDB, minus the one running this query.
+	# TCP connections of user root on MariaDB (the vtgate-lite under test; the UNIX_BACKEND one
+	# comes over the socket, host localhost), minus the one running this query.
 	local n
-	n=$(direct_sql "SELECT COUNT(*) FROM information_schema.processlist WHERE user='root'")
+	n=$(direct_sql "SELECT COUNT(*) FROM information_schema.processlist WHERE user='root' AND host LIKE '127.0.0.1:%'")
 	echo $((n - 1))
 }
 echo
@@ -435,6 +481,11 @@ for wl in "${WORKLOADS[@]}"; do
 		verdict "$wl ps=$mode proxy/direct qps $r >= 0.60" "$ok"
 	done
 done
+if [[ -s $SUMMARY.unix ]]; then
+	while IFS=$'\t' read -r wl mode r; do
+		verdict "$wl ps=$mode proxy (unix-socket backend)/direct qps $r >= 0.60" "$(awk -v r="$r" 'BEGIN {print (r != "NA" && r+0 >= 0.6) ? 1 : 0}')"
+	done <"$SUMMARY.unix"
+fi
 tot() { awk -F'\t' -v t="$1" '$3==t {i += ($9=="NA" ? 0 : $9); if ($5 != 0) f++} END {printf "%d failed runs, %d ignored errors", f, i}' "$RES"; }
 verdict "zero errors through the proxy (proxy: $(tot proxy); direct: $(tot direct))" "$((1 - PROXY_FAIL))"
 echo "         (sysbench's \"ignored errors\" are its default --mysql-ignore-errors list: 1213 deadlock, 1020, 1205)"

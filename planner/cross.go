@@ -112,7 +112,7 @@ func planCross(stmt sqlparser.Statement, res []resolvedRef, p *Plan, rt *router.
 		return nil, notAtReplica("INSERT", p.TabletType)
 	}
 	// Every keyspace qualifier now names the anchor's database, where the pulled tables are.
-	p.Query = requalify(stmt, rt, k.Database)
+	p.Query = requalify(stmt, rt, k.Database, nil)
 	return p, nil
 }
 

@@ -553,20 +553,72 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 	if !needs {
 		needs = hasKeyspaceColumnQualifier(stmt, rt, k.Database)
 	}
+	// DATABASE() names the session's keyspace (NULL without one), as on MySQL; the backend
+	// connection would name its own schema: the routed keyspace's database.
+	dbFunc := false
+	if sess.Keyspace != k.Database && callsDatabase(stmt) {
+		needs, dbFunc = true, true
+	}
 	if needs {
-		p.Query = requalify(stmt, rt, k.Database)
+		var dbLit sqlparser.Expr
+		if dbFunc {
+			dbLit = &sqlparser.NullVal{}
+			if sess.Keyspace != "" {
+				dbLit = sqlparser.NewStrLiteral(sess.Keyspace)
+			}
+		}
+		p.Query = requalify(stmt, rt, k.Database, dbLit)
 	}
 	return p, nil
 }
 
+// callsDatabase reports whether a DML statement calls DATABASE() or SCHEMA(). DDL is left
+// alone: a view or routine body must keep the call, evaluated when it runs.
+func callsDatabase(stmt sqlparser.Statement) bool {
+	switch stmt.(type) {
+	case *sqlparser.Select, *sqlparser.Union, *sqlparser.Insert, *sqlparser.Update, *sqlparser.Delete:
+	default:
+		return false
+	}
+	found := false
+	_ = sqlparser.Walk(func(n sqlparser.SQLNode) (bool, error) {
+		if isDatabaseFunc(n) {
+			found = true
+		}
+		return !found, nil
+	}, stmt)
+	return found
+}
+
+func isDatabaseFunc(n sqlparser.SQLNode) bool {
+	f, ok := n.(*sqlparser.FuncExpr)
+	if !ok || len(f.Exprs) != 0 || !f.Qualifier.IsEmpty() {
+		return false
+	}
+	name := f.Name.Lowered()
+	return name == "database" || name == "schema"
+}
+
 // requalify prints stmt with every keyspace qualifier (of tables and of columns) replaced
-// by the backend database db.
-func requalify(stmt sqlparser.Statement, rt *router.Table, db string) string {
+// by the backend database db, and, when dbLit is not nil, every DATABASE()/SCHEMA() call by
+// dbLit.
+func requalify(stmt sqlparser.Statement, rt *router.Table, db string, dbLit sqlparser.Expr) string {
 	rewritten := sqlparser.Rewrite(sqlparser.Clone(stmt), func(c *sqlparser.Cursor) bool {
-		if tn, ok := c.Node().(sqlparser.TableName); ok && !tn.Qualifier.IsEmpty() {
-			if _, isKS := rt.Keyspace(tn.Qualifier.String()); isKS {
-				c.Replace(sqlparser.TableName{Name: tn.Name, Qualifier: sqlparser.NewIdentifierCS(db)})
+		switch n := c.Node().(type) {
+		case sqlparser.TableName:
+			if !n.Qualifier.IsEmpty() {
+				if _, isKS := rt.Keyspace(n.Qualifier.String()); isKS {
+					c.Replace(sqlparser.TableName{Name: n.Name, Qualifier: sqlparser.NewIdentifierCS(db)})
+				}
 			}
+		case *sqlparser.AliasedExpr:
+			// The column keeps the client's name: "DATABASE()", not the literal.
+			if dbLit != nil && n.As.IsEmpty() && isDatabaseFunc(n.Expr) {
+				n.As = sqlparser.NewIdentifierCI(sqlparser.String(n.Expr))
+			}
+		}
+		if dbLit != nil && isDatabaseFunc(c.Node()) {
+			c.Replace(dbLit)
 		}
 		return true
 	}, nil)

@@ -158,6 +158,23 @@ func TestProxyEndToEnd(t *testing.T) {
 		if got := queryStrings(t, db, "select count(*) from customer"); got[0][0] != "2" {
 			t.Fatalf("unqualified after USE = %v", got)
 		}
+		// Inside a longer statement too: the keyspace (its backend database is customer_db),
+		// under the client's column name.
+		rows, err := db.Query("select database(), count(*) from customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		rows.Close()
+		if got := queryStrings(t, db, "select database(), count(*) from customer"); got[0][0] != "customer" || got[0][1] != "2" || cols[0] != "database()" {
+			t.Fatalf("select database(), count(*) = %v, columns %v", got, cols)
+		}
+		if _, err := db.Exec("use commerce"); err != nil {
+			t.Fatal(err)
+		}
+		if got := queryStrings(t, db, "select schema(), count(*) from customer.customer"); got[0][0] != "commerce" {
+			t.Fatalf("schema() of a commerce session reading customer = %v", got)
+		}
 	})
 
 	t.Run("errors keep their MySQL codes", func(t *testing.T) {

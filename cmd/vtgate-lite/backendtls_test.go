@@ -220,31 +220,35 @@ func TestBackendTLS(t *testing.T) {
 			t.Fatal("replica: Ssl_cipher is empty")
 		}
 
-		// The migration engine: copy (from the replica), binlog stream (from the primary), VDIFF.
-		adm := open(t, listen, "admin", "")
-		if _, err := adm.Exec("migrate tables product from commerce to customer"); err != nil {
-			t.Fatal(err)
-		}
-		waitMigration(t, adm, "customer.commerce2customer", func(m map[string]string) bool {
-			return m["state"] == "Running" && m["rows_copied"] == "2"
-		})
-		if _, err := db.Exec("insert into product values ('c', 3)"); err != nil {
-			t.Fatal(err)
-		}
-		waitCount(t, adm, customer.Primary, "customer.product", "3")
-		vdiff(t, adm, "customer.commerce2customer")
-
-		// The write switch (its own connections to both primaries) and the reverse stream,
-		// which reads the customer primary's binlog.
-		if _, err := adm.Exec("migrate writes customer.commerce2customer timeout 30s max lag 30s"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec("insert into product values ('d', 4)"); err != nil {
-			t.Fatal(err)
-		}
-		waitCount(t, adm, customer.Primary, "customer.product", "4")
-		waitCount(t, adm, commerce.Primary, "commerce.product", "4")
+		moveProduct(t, open(t, listen, "admin", ""), db, commerce.Primary, customer.Primary)
 	})
+}
+
+// moveProduct runs the migration engine over the backends the test configured: MIGRATE TABLES
+// product (copy from the replica, binlog stream from the primary), a write through db that
+// the stream carries, VDIFF, then MIGRATE WRITES (its own connections to both primaries) and a
+// write that the reverse stream, reading the customer primary's binlog, brings back.
+func moveProduct(t *testing.T, adm, db *sql.DB, commerce, customer *testcluster.Server) {
+	t.Helper()
+	if _, err := adm.Exec("migrate tables product from commerce to customer"); err != nil {
+		t.Fatal(err)
+	}
+	waitMigration(t, adm, "customer.commerce2customer", func(m map[string]string) bool {
+		return m["state"] == "Running" && m["rows_copied"] == "2"
+	})
+	if _, err := db.Exec("insert into product values ('c', 3)"); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, adm, customer, "customer.product", "3")
+	vdiff(t, adm, "customer.commerce2customer")
+	if _, err := adm.Exec("migrate writes customer.commerce2customer timeout 30s max lag 30s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("insert into product values ('d', 4)"); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, adm, customer, "customer.product", "4")
+	waitCount(t, adm, commerce, "commerce.product", "4")
 }
 
 // waitCount waits until table on s has n rows (the migration streams moved them), showing

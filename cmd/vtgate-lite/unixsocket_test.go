@@ -71,25 +71,7 @@ func TestUnixSocketBackends(t *testing.T) {
 	}
 
 	adm := open("admin", "")
-	if _, err := adm.Exec("migrate tables product from commerce to customer"); err != nil {
-		t.Fatal(err)
-	}
-	waitMigration(t, adm, "customer.commerce2customer", func(m map[string]string) bool {
-		return m["state"] == "Running" && m["rows_copied"] == "2"
-	})
-	if _, err := db.Exec("insert into product values ('c', 3)"); err != nil {
-		t.Fatal(err)
-	}
-	waitCount(t, adm, customer.Primary, "customer.product", "3")
-	vdiff(t, adm, "customer.commerce2customer")
-	if _, err := adm.Exec("migrate writes customer.commerce2customer timeout 30s max lag 30s"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("insert into product values ('d', 4)"); err != nil {
-		t.Fatal(err)
-	}
-	waitCount(t, adm, customer.Primary, "customer.product", "4")
-	waitCount(t, adm, commerce.Primary, "commerce.product", "4") // the reverse stream, over customer's socket
+	moveProduct(t, adm, db, commerce.Primary, customer.Primary)
 	// The engine's binlog readers are socket connections too.
 	if n := customer.Primary.QueryString(t, "select count(*) from information_schema.processlist where command like 'Binlog Dump%' and host = 'localhost'"); n != "1" {
 		t.Errorf("binlog readers on customer over the socket: %s, want 1 (the reverse stream)", n)

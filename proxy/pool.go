@@ -51,6 +51,12 @@ func (p *pool) get(ctx context.Context, settingsKey string, settingsSQL []string
 			p.idle[settingsKey] = l[:len(l)-1]
 			p.nIdle--
 			p.mu.Unlock()
+			if time.Since(c.lastUse) >= idleCheckAfter && !c.alive() {
+				// Closed by the server while idle (it restarted): never hand it out.
+				c.close()
+				p.release()
+				continue
+			}
 			return c, nil
 		}
 		if p.open < p.size {

@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// An idle backend connection closed by its server (restart, kill) is detected before it is
+// handed out: found by the chaos suite (reliability TestChaosSwitchAbort), where the first
+// write moved to a restarted target primary failed with "Lost connection to backend: EOF".
+func TestBackendConnAlive(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the peek is Linux only; elsewhere idle connections are assumed alive")
+	}
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = t.TempDir() + "/s.sock"
+			}
+			l, err := net.Listen(network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			conn := func() (*backendConn, net.Conn) {
+				c, err := net.Dial(network, l.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := l.Accept()
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close(); s.Close() })
+				return &backendConn{netc: c, br: bufio.NewReader(c)}, s
+			}
+			b, srv := conn()
+			if !b.alive() {
+				t.Fatal("an open idle connection reported dead")
+			}
+			if !b.alive() {
+				t.Fatal("the check consumed something")
+			}
+			srv.Close()
+			waitDead(t, b, "closed by the server")
+
+			b, srv = conn()
+			if _, err := srv.Write([]byte{1, 0, 0, 0, 0xff}); err != nil { // an unsolicited packet
+				t.Fatal(err)
+			}
+			waitDead(t, b, "with unsolicited data")
+		})
+	}
+}
+
+func waitDead(t *testing.T, b *backendConn, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); b.alive(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("a connection %s reported alive", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -38,11 +38,12 @@ LOAD_DURATION ?= 10s
 load:
 	LOAD_DURATION=$(LOAD_DURATION) $(GO) test -count=1 -run '^TestLoad$$' -v -timeout 30m ./reliability/
 
-# Fault injection through the real binary during MIGRATE TABLES (reliability/chaos_test.go;
-# docs/reliability.md "Fault injection"): kill -9 of vtgate-lite, source replica/primary
-# restarts, target primary down, DDL mid-stream, replica lag/death under @replica reads.
-# `make test` runs the short form (~40 s). Long form: CHAOS_LONG=1 make chaos (200k rows per
-# table, 3 rounds of each fault, 10 s target outage).
+# Fault injection through the real binary during MIGRATE TABLES (reliability/chaos_test.go,
+# chaos_switch_test.go; docs/reliability.md "Fault injection"): kill -9 of vtgate-lite, source
+# replica/primary restarts, target primary down, DDL mid-stream, replica lag/death under
+# @replica reads; kill -9 at every step of MIGRATE WRITES / COMPLETE, target down and an open
+# transaction during MIGRATE WRITES. `make test` runs the short form (~55 s). Long form:
+# CHAOS_LONG=1 make chaos (200k rows per table, 3 rounds of each fault, 10 s target outage).
 CHAOS_LONG ?=
 chaos:
 	CHAOS_LONG=$(CHAOS_LONG) $(GO) test -race -count=1 -run '^TestChaos' -v -timeout 30m ./reliability/

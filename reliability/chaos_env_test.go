@@ -33,6 +33,7 @@ type chaosOpts struct {
 	MaxReplicaLag time.Duration // max_replica_lag
 	SrcReplicas   []string      // tablet types of the commerce replicas (default: one replica)
 	NoTarget      bool          // no customer keyspace (scenario 6)
+	ProxyEnv      []string      // environment of the binary's first start (NAME=value)
 }
 
 type chaosEnv struct {
@@ -155,7 +156,7 @@ keyspaces:
 	if err := os.WriteFile(e.cfgPath, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.start()
+	e.startWith(o.ProxyEnv)
 	adm, err := sql.Open("mysql", fmt.Sprintf("admin:secret@tcp(%s)/commerce?timeout=2s&readTimeout=60s&writeTimeout=10s", e.listen))
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +178,12 @@ keyspaces:
 
 // start starts the binary with the env's config (same addresses and state_dir each time).
 func (e *chaosEnv) start() {
+	e.t.Helper()
+	e.startWith(nil)
+}
+
+// startWith is start with extra environment variables for the binary (NAME=value).
+func (e *chaosEnv) startWith(env []string) {
 	t := e.t
 	t.Helper()
 	bin := binary(t)
@@ -185,7 +192,7 @@ func (e *chaosEnv) start() {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "==== start %s\n", time.Now().Format(time.RFC3339Nano))
-	p := &proxyProc{listen: e.listen, httpBase: "http://" + e.httpAddr, logPath: e.logPath}
+	p := &proxyProc{listen: e.listen, httpBase: "http://" + e.httpAddr, logPath: e.logPath, env: env}
 	p.launch(t, bin, e.cfgPath, logf)
 	e.proxy = p
 	p.waitReady(t, 30*time.Second)
@@ -291,7 +298,14 @@ func rowsCopied(m map[string]string) int64 {
 // binlog position (read once, now): every write acknowledged so far has been applied.
 func (e *chaosEnv) caughtUp(within time.Duration) time.Duration {
 	e.t.Helper()
-	want := e.src.Primary.QueryString(e.t, "SELECT @@gtid_binlog_pos")
+	return e.caughtUpWF(e.src.Primary, e.dst.Primary, "customer", "commerce2customer", within)
+}
+
+// caughtUpWF is caughtUp for workflow ks.name reading from's binlog, whose sidecar (the
+// stored position) is on server sidecar.
+func (e *chaosEnv) caughtUpWF(from, sidecar *testcluster.Server, ks, name string, within time.Duration) time.Duration {
+	e.t.Helper()
+	want := from.QueryString(e.t, "SELECT @@gtid_binlog_pos")
 	wantSet, err := gomysql.ParseGTIDSet(gomysql.MariaDBFlavor, want)
 	if err != nil {
 		e.t.Fatalf("source position %q: %v", want, err)
@@ -299,13 +313,13 @@ func (e *chaosEnv) caughtUp(within time.Duration) time.Duration {
 	t0 := time.Now()
 	got := ""
 	for time.Since(t0) < within {
-		got = e.dst.Primary.QueryString(e.t, "SELECT IFNULL((SELECT pos FROM _vt_lite.workflow WHERE keyspace='customer' AND name='commerce2customer'), '')")
+		got = sidecar.QueryString(e.t, fmt.Sprintf("SELECT IFNULL((SELECT pos FROM _vt_lite.workflow WHERE keyspace='%s' AND name='%s'), '')", ks, name))
 		if g, err := gomysql.ParseGTIDSet(gomysql.MariaDBFlavor, got); err == nil && g.Contain(wantSet) {
 			return time.Since(t0)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	e.t.Fatalf("target position %q does not reach the source's %q within %s", got, want, within)
+	e.t.Fatalf("workflow %s.%s: position %q does not reach its source's %q within %s", ks, name, got, want, within)
 	return 0
 }
 
@@ -313,15 +327,21 @@ func (e *chaosEnv) caughtUp(within time.Duration) time.Duration {
 // fails the test on any difference. It returns the rows compared and the time taken.
 func (e *chaosEnv) vdiffClean(within time.Duration) (int64, time.Duration) {
 	e.t.Helper()
+	return e.vdiffCleanWF(chaosWorkflow, within)
+}
+
+// vdiffCleanWF is vdiffClean for workflow wf (keyspace.name).
+func (e *chaosEnv) vdiffCleanWF(wf string, within time.Duration) (int64, time.Duration) {
+	e.t.Helper()
 	t0 := time.Now()
-	res := e.mustQuery("VDIFF " + chaosWorkflow)
+	res := e.mustQuery("VDIFF " + wf)
 	id := ""
 	if len(res) > 0 {
 		id = res[0]["vdiff_id"]
 	}
 	var last []map[string]string
 	for time.Since(t0) < within {
-		rows, err := e.query("SHOW VDIFF " + chaosWorkflow + " LAST")
+		rows, err := e.query("SHOW VDIFF " + wf + " LAST")
 		if err != nil {
 			time.Sleep(200 * time.Millisecond)
 			continue

@@ -38,6 +38,19 @@ type chaosLedger struct {
 	failed                             atomic.Int64
 	errMu                              sync.Mutex
 	firstErrs                          []string
+
+	// quiet is held (read) by each writer from a statement's send until the ledger knows its
+	// outcome; quiesce takes it to read the servers with no write in flight.
+	quiet sync.RWMutex
+}
+
+// quiesce waits until no ledger write is in flight and keeps the writers waiting before
+// their next statement until resume is called: the servers then hold exactly what the
+// ledger allows (once the streams have applied it). Call it only while statements
+// complete (the proxy and the primary taking writes are up).
+func (l *chaosLedger) quiesce() (resume func()) {
+	l.quiet.Lock()
+	return l.quiet.Unlock
 }
 
 func newChaosLedger(seedRows int) *chaosLedger {
@@ -82,7 +95,7 @@ func (l *chaosLedger) fail(what string, err error) {
 	l.failed.Add(1)
 	l.errMu.Lock()
 	if len(l.firstErrs) < 10 {
-		l.firstErrs = append(l.firstErrs, what+": "+err.Error())
+		l.firstErrs = append(l.firstErrs, time.Now().Format("15:04:05.000")+" "+what+": "+err.Error())
 	}
 	l.errMu.Unlock()
 }
@@ -202,18 +215,22 @@ func (l *chaosLedger) writer(ctx context.Context, db *sql.DB, w, stride int) {
 		if kind == "insert" {
 			l.set(k, before)
 		}
+		l.quiet.RLock()
 		octx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		res, err := db.ExecContext(octx, q, args...)
 		cancel()
 		if err == nil {
-			if n, _ := res.RowsAffected(); n != 1 {
+			n, _ := res.RowsAffected()
+			if n != 1 {
 				err = fmt.Errorf("%d rows affected, want 1", n)
 				// Acknowledged, but not what the ledger expects: a lost row. Keep it
 				// visible to the verification by leaving the expected value as before.
 				l.fail(kind+" "+k.table, err)
+				l.quiet.RUnlock()
 				continue
 			}
 			l.set(k, v)
+			l.quiet.RUnlock()
 			switch kind {
 			case "insert":
 				l.ackInserts.Add(1)
@@ -229,6 +246,7 @@ func (l *chaosLedger) writer(ctx context.Context, db *sql.DB, w, stride int) {
 		}
 		// Not acknowledged: either outcome is allowed; the key is retired.
 		l.add(k, v)
+		l.quiet.RUnlock()
 		l.fail(kind+" "+k.table, err)
 		select {
 		case <-ctx.Done():

@@ -26,8 +26,11 @@ import (
 // are not acknowledged: either outcome is allowed for them.
 //
 // Short form in `make test`; CHAOS_LONG=1 (make chaos) runs more rounds, more rows and
-// longer outages. Not covered here (need MIGRATE WRITES): kills at the write-switch steps
-// (scenario 1b) and scenario 5.
+// longer outages. Faults during the write switch are in chaos_switch_test.go: kill -9 at
+// each step of MIGRATE WRITES and MIGRATE COMPLETE (scenario 1b), the target primary down
+// while MIGRATE WRITES runs (scenario 3 during the switch), and an open transaction blocking
+// MIGRATE WRITES (scenario 5). Not covered: faults during MIGRATE REVERSE WRITES and
+// MIGRATE READS, and the source primary failing during a switch.
 
 type chaosScale struct {
 	rows       int

@@ -99,6 +99,7 @@ type proxyProc struct {
 	listen     string // MySQL address
 	httpBase   string // http://host:port
 	logPath    string
+	env        []string // extra environment (NAME=value) for the binary
 	done       chan struct{}
 	exitErr    error
 	exitedAt   time.Time
@@ -165,6 +166,9 @@ func (p *proxyProc) launch(t *testing.T, bin, cfgPath string, logf *os.File) {
 	p.done = make(chan struct{})
 	p.cmd = exec.Command(bin, "--config", cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if len(p.env) > 0 {
+		p.cmd.Env = append(os.Environ(), p.env...)
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()

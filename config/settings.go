@@ -44,7 +44,7 @@ var settings = []setting{
 	{"backend_tls.ca", "", "CA file to verify backend servers (default: system roots)"},
 	{"backend_tls.skip_verify", false, "do not verify backend server certificates"},
 	{"hold.max_statements", 10000, "statements held at most during a write switch"},
-	{"hold.max_wait", 65 * time.Second, "how long a statement is held at most during a write switch (above 2x MIGRATE WRITES TIMEOUT, 30s by default: the drain and the catch-up may each take TIMEOUT)"},
+	{"hold.max_wait", 65 * time.Second, "how long a statement is held at most during a write switch (keep it above MIGRATE WRITES TIMEOUT, 30s by default, which bounds the drain and the catch-up together)"},
 	{"migration.copy_batch_rows", 10000, "rows per copy batch"},
 	{"migration.copy_rows_per_second", 0, "copy rate limit (0 = unlimited)"},
 	{"migration.max_source_lag", 30 * time.Second, "pause copying while the source lags more than this"},

@@ -452,7 +452,7 @@ func (e *Engine) migrateTables(ctx context.Context, c MigrateTables) (*Result, e
 func checkBinlog(ctx context.Context, ks *router.Keyspace, addr string) error {
 	c, err := dial(ctx, ks, addr, false)
 	if err != nil {
-		return sqlerr.Wrap(err, sqlerr.ERUnknown, "HY000", "MIGRATE TABLES: cannot reach source server %s: %v", addr, err)
+		return sqlerr.Wrap(err, sqlerr.ERUnknown, "HY000", "cannot reach server %s of keyspace %s: %v", addr, ks.Name, err)
 	}
 	defer c.close()
 	res, err := c.exec("SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image")

@@ -455,15 +455,17 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	if err := e.swStep("drained"); err != nil {
 		return nil, err
 	}
-	// 3. Catch up: P read after the drain; the stream runs exactly to it, then stops.
-	catchCtx, cancel := context.WithTimeout(ctx, c.Timeout)
+	// 3. Catch up: P read after the drain; the stream runs exactly to it, then stops. TIMEOUT
+	// bounds the drain and the catch-up together: no statement is held longer than TIMEOUT
+	// (plus the few milliseconds of the steps after it).
+	catchCtx, cancel := context.WithDeadline(ctx, holdAt.Add(c.Timeout))
 	defer cancel()
 	p, err := e.primaryPos(catchCtx, pl.oldKS)
 	if err != nil {
 		return abort(switchErr("%s %s aborted, nothing changed: read %s position: %v", verb, c.Ref, pl.oldKS, err))
 	}
 	if err := syncTo(catchCtx, pl.active, p); err != nil {
-		return abort(switchErr("%s %s aborted, nothing changed: stream %s did not reach %s within %s: %v", verb, c.Ref, pl.active.ref, p, c.Timeout, err))
+		return abort(switchErr("%s %s aborted, nothing changed: stream %s did not reach %s within TIMEOUT %s (drain and catch-up together): %v", verb, c.Ref, pl.active.ref, p, c.Timeout, err))
 	}
 	// Journal: from here a crash is finished or rolled back by recoverSwitches.
 	if err := e.execOn(ctx, rec.Keyspace, journalDDL,

@@ -706,6 +706,11 @@ func TestChaosSwitchAbort(t *testing.T) {
 	if errNumber(err) == 0 || !strings.Contains(err.Error(), "nothing changed") {
 		t.Errorf("MIGRATE WRITES with the target stopped during the switch: want a clean error (nothing changed), got %v", err)
 	}
+	// TIMEOUT bounds the whole write pause, drain and catch-up together (it used to bound
+	// each: writes were held up to 2 x TIMEOUT).
+	if took > drainFor+300*time.Millisecond {
+		t.Errorf("MIGRATE WRITES ... TIMEOUT %s held writes and returned after %s: TIMEOUT must bound the drain and the catch-up together", drainFor, took)
+	}
 	errDuring := err
 	if r, _ := e.writesRoute(); r != "commerce" {
 		t.Errorf("target stopped during the switch: writes routed to %q", r)

@@ -50,7 +50,8 @@ func dial(ctx context.Context, ks *router.Keyspace, addr string, data bool) (*co
 	cn.stop = context.AfterFunc(ctx, func() { nc.Close() })
 	setup := []string{"SET time_zone='+00:00'", "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"}
 	if data {
-		setup = append(setup, "SET NAMES binary", "SET SESSION foreign_key_checks=0", "SET SESSION unique_checks=1")
+		setup = append(setup, "SET NAMES binary", "SET SESSION foreign_key_checks=0", "SET SESSION unique_checks=1",
+			"SET "+denyBypass+" = 1") // the engine writes where clients are denied (deny.go)
 	}
 	for _, q := range setup {
 		if _, err := c.Execute(q); err != nil {

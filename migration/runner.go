@@ -658,6 +658,12 @@ func (r *runner) cancel(ctx context.Context, keepData bool) error {
 		return err
 	}
 	rec := r.rec
+	if keepData {
+		// The kept tables leave the workflow: no write denial left on them (deny.go).
+		if err := r.e.setDenied(ctx, rec.Keyspace, rec.Tables, false, "", 30*time.Second); err != nil {
+			return err
+		}
+	}
 	err = r.withTarget(ctx, func(t *conn) error {
 		if !keepData {
 			for _, tbl := range rec.Tables {

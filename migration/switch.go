@@ -412,9 +412,10 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 		res := &Result{Columns: []string{"kind", "step", "result", "detail"}, Rows: checks}
 		steps := []string{
 			fmt.Sprintf("hold new statements on %s and drain transactions in flight on them (timeout %s); on timeout abort with nothing changed", strings.Join(held, ", "), c.Timeout),
+			fmt.Sprintf("write the journal; deny writes that bypass vtgate-lite on %s (triggers; they wait for transactions open there outside vtgate-lite, within the same timeout)", strings.Join(held, ", ")),
 			fmt.Sprintf("read %s primary's position P, run stream %s to P, stop it", pl.oldKS, pl.active.ref),
 			fmt.Sprintf("read %s primary's position Q; store stream %s at Q (stopped)", pl.newKS, oppRef),
-			fmt.Sprintf("swap the routing rules of %s to %s (one step)", strings.Join(rec.Tables, ", "), pl.newKS),
+			fmt.Sprintf("lift the write denial on %s if an earlier switch left one; swap the routing rules of %s to %s (one step)", pl.newKS, strings.Join(rec.Tables, ", "), pl.newKS),
 			fmt.Sprintf("release the held statements to %s (planned again); start stream %s from Q", pl.newKS, oppRef),
 		}
 		for i, s := range steps {
@@ -429,8 +430,25 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	if len(failed) > 0 {
 		return nil, switchErr("%s %s refused: %s", verb, c.Ref, strings.Join(failed, "; "))
 	}
+	// Deny triggers the new side carries from an earlier switch (deny.go): lifted just before
+	// the routing swap; looked up now, outside the write pause.
+	newDenied, err := e.deniedTables(ctx, pl.newKS, rec.Tables)
+	if err != nil {
+		return nil, switchErr("%s %s refused: list the triggers on %s: %v", verb, c.Ref, pl.newKS, err)
+	}
 	m := theSwitchMetrics()
+	journaled, oldDenied, denyNote := false, false, ""
 	abort := func(err error) (*Result, error) {
+		if journaled {
+			e.execOn(context.WithoutCancel(ctx), rec.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(c.Ref))
+		}
+		if oldDenied {
+			// The old side keeps the writes: lift its denial (bounded: readers may hold it).
+			if uerr := e.setDenied(context.WithoutCancel(ctx), pl.oldKS, rec.Tables, false, "", 10*time.Second); uerr != nil {
+				e.cfg.Logger.Error("migration: the aborted switch could not lift the write denial on the old side: writes that bypass vtgate-lite fail there until MIGRATE WRITES or a restart retries",
+					"workflow", c.Ref.String(), "keyspace", pl.oldKS, "err", uerr)
+			}
+		}
 		m.aborted.WithLabelValues(c.Ref.String(), pl.direction).Inc()
 		return nil, err
 	}
@@ -452,8 +470,34 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 			release()
 		}
 	}()
+	// Journal: from here a crash is finished or rolled back by recoverSwitches (it lifts the
+	// denial below when it rolls back: without the journal, the proxy's own writes, still
+	// routed to the old side, would meet it).
+	if err := e.execOn(ctx, rec.Keyspace, journalDDL,
+		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,%s,'',%d)",
+			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(pl.direction), time.Now().Unix())); err != nil {
+		return abort(switchErr("%s %s aborted, nothing changed: write journal: %v", verb, c.Ref, err))
+	}
+	journaled = true
 	if err := e.swStep("drained"); err != nil {
 		return nil, err
+	}
+	remaining := func() time.Duration { return max(time.Until(holdAt.Add(c.Timeout)), time.Second) }
+	// Deny writes that bypass vtgate-lite on the old side from now on (deny.go). Creating the
+	// triggers waits for transactions open on the tables outside vtgate-lite: they commit
+	// before P is read, so the stream carries them.
+	if err := e.setDenied(ctx, pl.oldKS, rec.Tables, true, denyReason(c.Ref, pl.newKS), remaining()); err != nil {
+		oldDenied = true // a part may be in place: abort lifts it
+		if isLockWait(err) {
+			return abort(sqlerr.Wrap(err, sqlerr.ERLockWaitTimeout, "HY000", "%s %s aborted, nothing changed: a transaction outside vtgate-lite kept a moved table on %s busy for TIMEOUT %s: %v", verb, c.Ref, pl.oldKS, c.Timeout, err))
+		}
+		if uerr := e.setDenied(context.WithoutCancel(ctx), pl.oldKS, rec.Tables, false, "", remaining()); uerr == nil {
+			oldDenied = false
+		}
+		denyNote = fmt.Sprintf("writes that bypass vtgate-lite are not denied on %s: %v", pl.oldKS, err)
+		e.cfg.Logger.Warn("migration: "+denyNote, "workflow", c.Ref.String())
+	} else {
+		oldDenied = true
 	}
 	// 3. Catch up: P read after the drain; the stream runs exactly to it, then stops. TIMEOUT
 	// bounds the drain and the catch-up together: no statement is held longer than TIMEOUT
@@ -467,16 +511,14 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	if err := syncTo(catchCtx, pl.active, p); err != nil {
 		return abort(switchErr("%s %s aborted, nothing changed: stream %s did not reach %s within TIMEOUT %s (drain and catch-up together): %v", verb, c.Ref, pl.active.ref, p, c.Timeout, err))
 	}
-	// Journal: from here a crash is finished or rolled back by recoverSwitches.
-	if err := e.execOn(ctx, rec.Keyspace, journalDDL,
-		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,%s,'',%d)",
-			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(pl.direction), time.Now().Unix())); err != nil {
-		return abort(switchErr("%s %s aborted, nothing changed: write journal: %v", verb, c.Ref, err))
-	}
+	newLifted := false
 	rollback := func(cause error) (*Result, error) {
-		// Before the routing swap: the OLD->NEW stream resumes from its stored position.
+		// Before the routing swap: the OLD->NEW stream resumes from its stored position, and
+		// the new side is denied again if this switch had lifted it.
+		if newLifted {
+			_ = e.setDenied(context.WithoutCancel(ctx), pl.newKS, newDenied, true, denyReason(c.Ref, pl.oldKS), 10*time.Second)
+		}
 		e.resumeStream(context.WithoutCancel(ctx), pl.active)
-		e.execOn(context.WithoutCancel(ctx), rec.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(c.Ref))
 		return abort(switchErr("%s %s aborted, nothing changed: %v", verb, c.Ref, cause))
 	}
 	if err := pl.active.command(ctx, EvStop{}); err != nil {
@@ -499,6 +541,12 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 	}
 	if err := e.swStep("prepared"); err != nil {
 		return nil, err
+	}
+	if len(newDenied) > 0 {
+		newLifted = true // a part may be lifted: rollback denies again
+		if err := e.setDenied(ctx, pl.newKS, newDenied, false, "", remaining()); err != nil {
+			return rollback(fmt.Errorf("lift the write denial on %s: %w", pl.newKS, err))
+		}
 	}
 	// 5. Swap the routing in one step: the point of no return.
 	readsOn := readsSet(rec.ReadsSwitched)
@@ -529,8 +577,13 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 		info += fmt.Sprintf("; bookkeeping is retried in the background: %v", ferr)
 		go e.retryRecover(fw)
 	}
+	note := errString(ferr)
+	if denyNote != "" {
+		info += "; " + denyNote
+		note = strings.TrimPrefix(note+"; "+denyNote, "; ")
+	}
 	return &Result{Info: info, Columns: []string{"workflow", "writes_to", "write_pause_ms", "stream_started", "note"},
-		Rows: [][]string{{c.Ref.String(), pl.newKS, fmt.Sprint(pause.Milliseconds()), opp.ref.String(), errString(ferr)}}}, nil
+		Rows: [][]string{{c.Ref.String(), pl.newKS, fmt.Sprint(pause.Milliseconds()), opp.ref.String(), note}}}, nil
 }
 
 var longestMu sync.Mutex
@@ -620,8 +673,17 @@ func (e *Engine) prepareOpposite(ctx context.Context, pl switchPlan, q string) (
 func (e *Engine) finishSwitch(ctx context.Context, fw, opp, stopped *runner, forward bool, reads string) error {
 	var errs []error
 	fw.mu.Lock()
-	source := fw.rec.Source
+	source, tables := fw.rec.Source, fw.rec.Tables
 	fw.mu.Unlock()
+	// The new side takes the writes: no denial left there (the live switch lifted it before
+	// releasing the held statements; a restart that finishes a switch may not have).
+	newKS := fw.ref.Keyspace
+	if !forward {
+		newKS = source
+	}
+	if err := e.setDenied(ctx, newKS, tables, false, "", 30*time.Second); err != nil {
+		return fmt.Errorf("lift the write denial on %s: %w", newKS, err) // the journal stays: retried
+	}
 	msg := "writes switched to " + fw.ref.Keyspace + "; stream " + opp.ref.String() + " keeps " + source + " current"
 	if !forward {
 		msg = "writes switched back to " + source + "; stream " + opp.ref.String() + " keeps " + fw.ref.Keyspace + " current"
@@ -740,6 +802,16 @@ func (e *Engine) recoverSwitch(ctx context.Context, fw *runner) error {
 	// Not swapped: roll back. Make sure the routing points at OLD (it does unless the rules were
 	// edited by hand), restart the OLD -> NEW stream from its stored position.
 	e.cfg.Logger.Info("migration: rolling back an interrupted write switch", "workflow", fw.ref.String(), "writes stay on", oldKS)
+	// Writes stay on OLD: lift the denial the switch put there; a reverse switch's NEW side
+	// (the source) was denied since the forward switch and stays so.
+	if err := e.setDenied(ctx, oldKS, rec.Tables, false, "", 30*time.Second); err != nil {
+		return fmt.Errorf("lift the write denial on %s: %w", oldKS, err)
+	}
+	if dir == "reverse" {
+		if err := e.setDenied(ctx, newKS, rec.Tables, true, denyReason(fw.ref, oldKS), 30*time.Second); err != nil {
+			return fmt.Errorf("deny writes on %s again: %w", newKS, err)
+		}
+	}
 	if active != nil {
 		if err := e.resumeStream(ctx, active); err != nil {
 			return err
@@ -862,6 +934,12 @@ func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) 
 	}
 	if err := e.swStep("complete:reverse-removed"); err != nil {
 		return err
+	}
+	if action != completeDrop {
+		// Kept or renamed, the source tables leave the workflow: no denial left on them.
+		if err := e.setDenied(ctx, rec.Source, rec.Tables, false, "", 30*time.Second); err != nil {
+			return fmt.Errorf("lift the write denial on %s: %w", rec.Source, err)
+		}
 	}
 	if action != completeKeep {
 		present, err := e.tablesPresent(ctx, rec.Source, sks.Database, rec.Tables)

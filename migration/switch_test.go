@@ -970,3 +970,99 @@ func TestCompleteCrashRecovery(t *testing.T) {
 	e.checkLedger(l, e.dst.Primary, dstDB)
 	e.checkCompleted("_vt_old_corder,_vt_old_customer")
 }
+
+// TestSwitchDeniesBypassWrites: after a write switch, the side that no longer takes writes
+// refuses writes that bypass vtgate-lite (error 1036 naming where writes go), while the
+// streams still apply to it; the denial follows REVERSE WRITES, and COMPLETE leaves none. A
+// transaction open outside vtgate-lite on a moved table makes MIGRATE WRITES wait for it and,
+// past TIMEOUT, abort with nothing changed (no trigger left).
+func TestSwitchDeniesBypassWrites(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	src := e.src.Primary.Open(t, srcDB)
+	dst := e.dst.Primary.Open(t, dstDB)
+	app := e.open("")
+	app.SetMaxOpenConns(1)
+	triggers := func(s *testcluster.Server, db string) string {
+		return s.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+db+"'")
+	}
+	denied := func(db *sql.DB, side string, id int) {
+		t.Helper()
+		_, err := db.Exec("INSERT INTO customer (id, email) VALUES (?, 'bypass@x')", id)
+		var me *mysql.MySQLError
+		if !errorsAs(err, &me) || me.Number != 1036 || !strings.Contains(me.Message, "read only") || !strings.Contains(me.Message, ref) {
+			t.Fatalf("bypass write on the %s: %v, want 1036 naming the workflow", side, err)
+		}
+		if _, err := db.Exec("UPDATE customer SET n = n + 1 WHERE id = 1"); err == nil {
+			t.Fatalf("bypass UPDATE on the %s succeeded", side)
+		}
+	}
+	allowed := func(db *sql.DB, side string, id int) {
+		t.Helper()
+		if _, err := db.Exec("INSERT INTO customer (id, email) VALUES (?, 'direct@x')", id); err != nil {
+			t.Fatalf("direct write on the %s (it takes writes): %v", side, err)
+		}
+	}
+	waitRow := func(s *testcluster.Server, db string, id int) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); s.QueryString(t, fmt.Sprintf("SELECT COUNT(*) FROM %s.customer WHERE id=%d", db, id)) != "1"; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("row %d never reached %s: a stream does not apply", id, s.Name)
+			}
+		}
+	}
+
+	// A transaction outside vtgate-lite on a moved table: the switch waits, then aborts.
+	tx, err := src.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE customer SET n = n + 1 WHERE id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	_, err = e.exec("MIGRATE WRITES " + ref + " TIMEOUT 2s")
+	if err == nil || !strings.Contains(err.Error(), "outside vtgate-lite") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Fatalf("MIGRATE WRITES with a bypassing transaction open: %v", err)
+	}
+	if d := time.Since(t0); d > 4*time.Second {
+		t.Errorf("the abort took %s for TIMEOUT 2s", d)
+	}
+	if n := triggers(e.src.Primary, srcDB); n != "0" {
+		t.Errorf("%s triggers left on the source after the abort", n)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatalf("the bypassing transaction cannot commit after the abort: %v", err)
+	}
+	allowed(src, "source (abort changed nothing)", 9001)
+	waitRow(e.dst.Primary, dstDB, 9001)
+
+	e.mustExec("MIGRATE WRITES " + ref)
+	denied(src, "source", 9002)
+	allowed(dst, "target", 9003)
+	waitRow(e.src.Primary, srcDB, 9003) // the reverse stream writes through the denial
+	if _, err := app.Exec("INSERT INTO customer (id, email) VALUES (9004, 'proxy@x')"); err != nil {
+		t.Fatal(err)
+	}
+	waitRow(e.src.Primary, srcDB, 9004)
+
+	e.mustExec("MIGRATE REVERSE WRITES " + ref)
+	denied(dst, "target after REVERSE WRITES", 9005)
+	allowed(src, "source after REVERSE WRITES", 9006)
+	waitRow(e.dst.Primary, dstDB, 9006) // the forward stream writes through the denial
+
+	e.mustExec("MIGRATE WRITES " + ref)
+	denied(src, "source, switched again", 9007)
+	allowed(dst, "target, switched again", 9008)
+	if n := triggers(e.dst.Primary, dstDB); n != "0" {
+		t.Errorf("%s triggers left on the target that takes writes", n)
+	}
+	e.mustExec("MIGRATE COMPLETE " + ref + " RENAME TABLES")
+	if n := triggers(e.src.Primary, srcDB); n != "0" {
+		t.Errorf("%s triggers left on the renamed source tables", n)
+	}
+	if _, err := src.Exec("INSERT INTO _vt_old_customer (id, email) VALUES (9009, 'kept@x')"); err != nil {
+		t.Errorf("the renamed source table is still denied: %v", err)
+	}
+}

@@ -119,6 +119,12 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 	if err != nil {
 		return nil, connectError(o.Addr, err)
 	}
+	// vtgate-lite's writes pass the triggers that deny writes bypassing it (migration deny.go):
+	// the routing table, not the trigger, decides where this proxy writes.
+	if _, err := c.Execute("SET " + backendaddr.WriterMark + " = 1"); err != nil {
+		c.Close()
+		return nil, connectError(o.Addr, err)
+	}
 	raw := c.Conn.Conn
 	_ = raw.SetDeadline(time.Time{})
 	b := &backendConn{

@@ -408,7 +408,7 @@ func TestChaosSwitchKill(t *testing.T) {
 		// The process is at the step: check so on the servers and in state_dir.
 		at := e.atStep()
 		want := map[string]string{
-			"drained":  "journal [] forward Running reverse absent rule commerce.customer",
+			"drained":  "journal [forward] forward Running reverse absent rule commerce.customer",
 			"stopped":  "journal [forward] forward Stopped reverse absent rule commerce.customer",
 			"prepared": "journal [forward] forward Stopped reverse Stopped rule commerce.customer",
 			"swapped":  "journal [forward] forward Stopped reverse Stopped rule customer.customer",
@@ -429,6 +429,10 @@ func TestChaosSwitchKill(t *testing.T) {
 			if r := e.routingRules()["customer"]; r != "commerce.customer" {
 				t.Errorf("after the kill at %s: routing rule customer -> %q, want commerce.customer", step, r)
 			}
+			// The rollback lifted the write denial the switch put on commerce (deny.go).
+			if n := e.denyTriggers(); n != "0" {
+				t.Errorf("after the kill at %s (rolled back): %s deny triggers left on commerce", step, n)
+			}
 			e.verifyQuiet(l, "after the kill at "+step, func() { e.caughtUp(60 * time.Second) }, src, dst)
 		} else {
 			s, dRec = e.waitSwitch("finished after the kill at "+step, 60*time.Second, func(s switchState) bool {
@@ -437,6 +441,10 @@ func TestChaosSwitchKill(t *testing.T) {
 			})
 			if r := e.routingRules()["customer"]; r != "customer.customer" {
 				t.Errorf("after the kill at %s: routing rule customer -> %q, want customer.customer", step, r)
+			}
+			// Finished: commerce refuses writes that bypass vtgate-lite (3 events x 2 tables).
+			if n := e.denyTriggers(); n != "6" {
+				t.Errorf("after the kill at %s (finished): %s deny triggers on commerce, want 6", step, n)
 			}
 			e.waitWorkflow("forward stream stopped", 10*time.Second, func(m map[string]string) bool { return m["state"] == "Stopped" })
 			e.verifyQuiet(l, "after the kill at "+step, func() { e.reverseCaughtUp(60 * time.Second) }, dst, src)
@@ -773,4 +781,10 @@ func TestChaosSwitchAbort(t *testing.T) {
 	if len(l.firstErrs) > 0 {
 		t.Logf("CHAOS switch-abort: client errors: %s", strings.Join(l.firstErrs, " | "))
 	}
+}
+
+// denyTriggers counts the triggers a write switch puts on commerce's moved tables (migration
+// deny.go).
+func (e *chaosEnv) denyTriggers() string {
+	return e.src.Primary.QueryString(e.t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='commerce' AND TRIGGER_NAME LIKE '\\_vt\\_lite\\_deny\\_%'")
 }

@@ -4,7 +4,8 @@
 // acknowledgements; see docs/benchmarks.md).
 //
 // go-mysql's client dials a unix socket for any address containing "/", so the connections
-// themselves need nothing more; the binlog reader and TLS do.
+// themselves need nothing more; the binlog reader and TLS do. WriterMark is the one piece of
+// session state both set up on their connections.
 package backendaddr
 
 import (
@@ -13,6 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 )
+
+// WriterMark is a user variable that vtgate-lite's own backend sessions (the proxy's pooled
+// connections, the migration engine's data connections) set to 1 at connect. After a write
+// switch, the triggers the engine puts on the side that no longer takes writes (migration
+// deny.go) refuse every write from a session without it: writes that bypass vtgate-lite.
+const WriterMark = "@_vt_lite_apply"
 
 // IsUnix reports whether addr is a unix socket path.
 func IsUnix(addr string) bool { return filepath.IsAbs(addr) }

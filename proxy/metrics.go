@@ -69,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		authFail: prometheus.NewCounter(prometheus.CounterOpts{Name: "vtgate_lite_auth_failures_total",
 			Help: "Failed client logins."}),
 		planCache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_plan_cache_total",
-			Help: "Plan cache lookups by result (hit, miss)."}, []string{"result"}),
+			Help: "Plan lookups by result: hit (same text), digest_hit (same text but for its literal values: not parsed), miss (parsed)."}, []string{"result"}),
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vtgate_lite_switch_held_statements",
 			Help: "Statements currently held by a traffic switch."}),
 		heldTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "vtgate_lite_switch_held_statements_total",

@@ -79,7 +79,8 @@ type Proxy struct {
 	pools     map[poolKey]*pool
 	poolIndex atomic.Pointer[map[poolKey]*pool] // copy of pools, read without the lock
 
-	plans planCache
+	plans                               planCache
+	cacheHit, cacheDigestHit, cacheMiss prometheus.Counter // resolved once: no label lookup per statement
 
 	sessMu   sync.Mutex
 	sessions map[uint32]*session
@@ -178,6 +179,9 @@ func New(cfg Config) (*Proxy, error) {
 		sessions: map[uint32]*session{},
 	}
 	p.plans.init(10000)
+	p.cacheHit = p.metrics.planCache.WithLabelValues("hit")
+	p.cacheDigestHit = p.metrics.planCache.WithLabelValues("digest_hit")
+	p.cacheMiss = p.metrics.planCache.WithLabelValues("miss")
 	empty := map[poolKey]*pool{}
 	p.poolIndex.Store(&empty)
 	p.metrics.pool.pools = p.allPools
@@ -442,8 +446,22 @@ func (c *planCache) clear() {
 func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cachedPlan, error) {
 	k := planKey{sql, sess.Keyspace, sess.TabletType}
 	if e := p.plans.get(k); e != nil && e.version == rt.Version {
+		p.cacheHit.Inc()
 		return e, nil
 	}
+	// The same statement with other literal values (planner.Digest): its Route plan, which
+	// sends the client's own text, serves this one too. The digest key starts with a NUL byte,
+	// which no statement text does.
+	digest, hasDigest := planner.Digest(sql)
+	var dk planKey
+	if hasDigest {
+		dk = planKey{"\x00" + digest, sess.Keyspace, sess.TabletType}
+		if e := p.plans.get(dk); e != nil && e.version == rt.Version {
+			p.cacheDigestHit.Inc()
+			return e, nil
+		}
+	}
+	p.cacheMiss.Inc()
 	stmt, err := p.parser.Parse(sql)
 	if err != nil {
 		if errors.Is(err, sqlparser.ErrEmpty) {
@@ -462,7 +480,10 @@ func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cache
 	e := &cachedPlan{plan: pl, version: rt.Version,
 		queries: p.metrics.queries.WithLabelValues(ks, pl.TabletType.String(), pl.Stmt),
 		latency: p.metrics.latency.WithLabelValues(ks, pl.Stmt)}
-	if cacheable(pl) {
+	switch {
+	case hasDigest && planner.DigestReusable(pl):
+		p.plans.put(dk, e) // one entry per statement shape, not per literal value
+	case cacheable(pl):
 		p.plans.put(k, e)
 	}
 	return e, nil

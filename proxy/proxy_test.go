@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
 	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
@@ -174,6 +175,22 @@ func TestProxyEndToEnd(t *testing.T) {
 		}
 		if got := queryStrings(t, db, "select schema(), count(*) from customer.customer"); got[0][0] != "commerce" {
 			t.Fatalf("schema() of a commerce session reading customer = %v", got)
+		}
+	})
+
+	t.Run("inlined literals: one plan per statement shape", func(t *testing.T) {
+		db := e.open(t, "app", "commerce")
+		db.SetMaxOpenConns(1)
+		hits0, miss0 := testutil.ToFloat64(e.proxy.cacheDigestHit), testutil.ToFloat64(e.proxy.cacheMiss)
+		// Each statement runs with its own literals (the plan is shared, the text is not).
+		for _, c := range [][2]string{{"SKU-1001", "Monitor"}, {"SKU-1002", "Keyboard"}, {"SKU-1001", "Monitor"}, {"nope", ""}} {
+			got := queryStrings(t, db, "select description from product where sku = '"+c[0]+"' and price > 1")
+			if (c[1] == "" && len(got) != 0) || (c[1] != "" && (len(got) != 1 || got[0][0] != c[1])) {
+				t.Fatalf("sku %s: %v, want %q", c[0], got, c[1])
+			}
+		}
+		if hits, miss := testutil.ToFloat64(e.proxy.cacheDigestHit)-hits0, testutil.ToFloat64(e.proxy.cacheMiss)-miss0; hits != 3 || miss != 1 {
+			t.Errorf("plan lookups for 4 executions of one shape: %v digest hits, %v misses; want 3 and 1", hits, miss)
 		}
 	})
 

@@ -21,6 +21,9 @@
 #               haproxy is installed; 1: required; `apt-get install haproxy`)
 #   UNIX_BACKEND=1  also run a second vtgate-lite whose backend is MariaDB's unix socket (a proxy
 #               on the database host), as target proxy_unix in the same alternation
+#   BASE_REV=<git rev>  also run vtgate-lite built from that commit (TCP backend) as target
+#               proxy_base in the same alternation: an A/B of two commits side by side, the
+#               only fair way to compare them on this noisy machine
 #   PPROF=1     take a vtgate-lite CPU profile during the first proxy run of each workload/mode
 #               and print its top functions (off by default: it costs a little CPU)
 #   KEEP=1      keep the temp dir (logs, sysbench outputs) after exit
@@ -45,6 +48,7 @@ VTG_PID=""
 IDLE_PID=""
 HA_PID=""
 VTGU_PID=""
+VTGB_PID=""
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -71,6 +75,7 @@ cleanup() {
 	stop_pid "$VTG_PID" vtgate-lite 15
 	stop_pid "$HA_PID" haproxy 5
 	stop_pid "$VTGU_PID" vtgate-lite-unix 15
+	stop_pid "$VTGB_PID" vtgate-lite-base 15
 	stop_pid "$MDB_PID" mariadbd 60
 	if [[ ${KEEP:-} == 1 ]]; then
 		log "kept $WORK"
@@ -234,6 +239,26 @@ if [[ ${UNIX_BACKEND:-} == 1 ]]; then
 	TARGETS+=(proxy_unix)
 fi
 
+# ---------------------------------------------------------------- 3d. vtgate-lite from BASE_REV
+if [[ -n ${BASE_REV:-} ]]; then
+	BASE_FROM="commit $(git -C "$ROOT" rev-parse --short=12 "$BASE_REV^{commit}") ($BASE_REV)"
+	mkdir -p "$WORK/base-src" "$WORK/state-base"
+	git -C "$ROOT" archive "$BASE_REV" | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$WORK/vtgate-lite-base" ./cmd/vtgate-lite)
+	VTGB_PORT=$(free_port)
+	sed -e "s#^listen: .*#listen: 127.0.0.1:$VTGB_PORT#" -e "s#^http_listen: .*#http_listen: 127.0.0.1:$(free_port)#" \
+		-e "s#^state_dir: .*#state_dir: $WORK/state-base#" "$WORK/vtgate-lite.yaml" >"$WORK/vtgate-lite-base.yaml"
+	"$WORK/vtgate-lite-base" --config "$WORK/vtgate-lite-base.yaml" >"$WORK/vtgate-lite-base.log" 2>&1 &
+	VTGB_PID=$!
+	for ((i = 0; i < 300; i++)); do
+		mariadb --no-defaults -h127.0.0.1 -P"$VTGB_PORT" -usb -psbpw -N -B -e 'select 1' >/dev/null 2>&1 && break
+		kill -0 "$VTGB_PID" 2>/dev/null || { tail -30 "$WORK/vtgate-lite-base.log" >&2; die "vtgate-lite (BASE_REV) exited"; }
+		sleep 0.1
+	done
+	log "vtgate-lite built from $BASE_FROM pid $VTGB_PID port $VTGB_PORT"
+	TARGETS+=(proxy_base)
+fi
+
 # ---------------------------------------------------------------- 4. prepare
 log "sysbench prepare: 1 table, $TABLE_SIZE rows (direct)"
 sysbench oltp_point_select --tables=1 --table-size="$TABLE_SIZE" \
@@ -275,6 +300,8 @@ run_one() {
 		port=$HA_PORT user=root pw=rootpw
 	elif [[ $target == proxy_unix ]]; then
 		port=$VTGU_PORT user=sb pw=sbpw
+	elif [[ $target == proxy_base ]]; then
+		port=$VTGB_PORT user=sb pw=sbpw
 	else
 		port=$VTG_PORT user=sb pw=sbpw
 	fi
@@ -285,6 +312,7 @@ run_one() {
 	local mid=$VTG_PID
 	[[ $target == haproxy ]] && mid=$HA_PID
 	[[ $target == proxy_unix ]] && mid=$VTGU_PID
+	[[ $target == proxy_base ]] && mid=$VTGB_PID
 	v0=$(cpu_ticks "$mid") m0=$(cpu_ticks "$MDB_PID") w0=$(date +%s.%N)
 	read -r h0 t0 < <(host_ticks)
 	local prof_pid=""
@@ -428,6 +456,22 @@ if [[ " ${TARGETS[*]} " == *" proxy_unix "* ]]; then
 	done
 	echo
 fi
+if [[ " ${TARGETS[*]} " == *" proxy_base "* ]]; then
+	echo "A/B: vtgate-lite from $BUILT_FROM against $BASE_FROM, same runs"
+	echo
+	printf '| %-17s | %-8s | %10s | %10s | %9s | %20s |\n' workload "ps mode" "this qps" "base qps" "this/base" "cpu us/q this / base"
+	echo '|---|---|---:|---:|---:|---:|'
+	for wl in "${WORKLOADS[@]}"; do
+		for mode in "${MODES[@]}"; do
+			pq=$(col "$wl" "$mode" proxy 6 | median)
+			bq=$(col "$wl" "$mode" proxy_base 6 | median)
+			printf '| %-17s | %-8s | %10s | %10s | %9s | %20s |\n' "$wl" "$mode" "$pq" "$bq" \
+				"$(awk -v a="$pq" -v b="$bq" 'BEGIN {if (b+0 > 0) printf "%.3f", a/b; else print "NA"}')" \
+				"$(col "$wl" "$mode" proxy 13 | grep -v NA | median || true) / $(col "$wl" "$mode" proxy_base 13 | grep -v NA | median || true)"
+		done
+	done
+	echo
+fi
 echo "Per-run results (workload, ps mode, target, round, exit code, qps, tps, p99 ms, ignored errors,"
 echo "  CPU cores used by vtgate-lite (by HAProxy in haproxy rows), by mariadbd, by the whole host ($(nproc) CPUs), vtgate-lite CPU us per query, CPU cores used by other processes on the host):"
 sed 's/^/    /' "$RES"
@@ -435,6 +479,9 @@ echo
 echo "Data check (COUNT, SUM(k), BIT_XOR(CRC32(row))) direct vs proxy: $CONSISTENCY"
 
 # ---------------------------------------------------------------- 6. idle connections
+# The BASE_REV instance's pooled connections would count as backend connections below.
+stop_pid "$VTGB_PID" vtgate-lite-base 15
+VTGB_PID=""
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 backend_conns() {
 	# TCP connections of user root on MariaDB (the vtgate-lite under test; the UNIX_BACKEND one

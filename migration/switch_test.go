@@ -1066,3 +1066,60 @@ func TestSwitchDeniesBypassWrites(t *testing.T) {
 		t.Errorf("the renamed source table is still denied: %v", err)
 	}
 }
+
+// TestSwitchTimeoutBoundsWholePause: MIGRATE WRITES ... TIMEOUT bounds the drain and the
+// catch-up together. The drain waits ~1 s for a transaction; the catch-up can never finish
+// (a LOCK TABLES on the target blocks the stream). The command must give up at TIMEOUT after
+// the hold began, not at TIMEOUT after the drain (writes were held up to 2 x TIMEOUT).
+func TestSwitchTimeoutBoundsWholePause(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	l := e.startWriters(2)
+	time.Sleep(300 * time.Millisecond)
+
+	lockDB := e.dst.Primary.Open(t, dstDB)
+	lock, err := lockDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(context.Background(), "LOCK TABLES customer WRITE, corder WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	app := e.open("")
+	tx, err := app.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE customer SET n = n WHERE id = 3"); err != nil { // no change: not in the ledger
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(time.Second) // the drain waits for this transaction
+		tx.Commit()
+	}()
+	const timeout = 3 * time.Second
+	t0 := time.Now()
+	_, err = e.exec(fmt.Sprintf("MIGRATE WRITES %s TIMEOUT %s", ref, timeout))
+	took := time.Since(t0)
+	if err == nil || !strings.Contains(err.Error(), "did not reach") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Fatalf("MIGRATE WRITES with the stream blocked: %v", err)
+	}
+	if took < timeout-200*time.Millisecond || took > timeout+500*time.Millisecond {
+		t.Errorf("MIGRATE WRITES ... TIMEOUT %s gave up after %s: the drain (~1 s) and the catch-up share the TIMEOUT", timeout, took)
+	}
+	if _, err := lock.ExecContext(context.Background(), "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	if to, _ := writesRoutedTo(e.holder.Load(), []string{"customer", "corder"}); to != "commerce" {
+		t.Fatalf("after the abort writes go to %s", to)
+	}
+	time.Sleep(300 * time.Millisecond)
+	l.halt()
+	if len(l.errs) > 0 {
+		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
+	}
+	t.Logf("gave up after %s for TIMEOUT %s; writers: %d acknowledged operations", took.Round(time.Millisecond), timeout, l.ops.Load())
+	e.checkLedger(l, e.src.Primary, srcDB)
+}

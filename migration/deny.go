@@ -18,10 +18,10 @@ import (
 // vtgate-lite routes no write there, but a client that bypasses it (straight to the server: an
 // application not yet moved behind vtgate-lite, a cron job, an operator's console) would write
 // rows that no stream carries to the side that now takes writes: silently lost for the
-// application. Vitess refuses such writes in
-// vttablet ("denied tables"). MariaDB and MySQL have no per-table write lock, so the engine puts
-// BEFORE INSERT/UPDATE/DELETE triggers on the moved tables of that side which fail the
-// statement with 1036 "Table ... is read only", unless the session is one of vtgate-lite's own:
+// application. Vitess refuses such writes in vttablet ("denied tables"). MariaDB and MySQL have
+// no per-table write lock, so the engine puts BEFORE INSERT/UPDATE/DELETE triggers on the
+// moved tables of that side which fail the statement with 1036 "Table ... is read only",
+// unless the session is one of vtgate-lite's own:
 // the proxy's backend connections and the engine's data connections set denyBypass (the
 // streams applying the other side's changes must still write, and where the proxy writes is
 // its routing table's decision: after a crash mid-switch it keeps writing to the old side
@@ -32,10 +32,10 @@ import (
 // replicas should replay. Without the privilege for that (SUPER or BINLOG ADMIN), the switch
 // goes on without them and says so.
 //
-// Life cycle: MIGRATE [REVERSE] WRITES denies the old side right after the drain (from then on
-// no write reaches it through vtgate-lite either), lifts the denial of the new side after the
-// routing swap and before the held statements are released, and lifts the old side's again if
-// it aborts; a restart's recovery does the same. MIGRATE COMPLETE lifts the source's before it
+// Life cycle: MIGRATE [REVERSE] WRITES denies the old side right after the drain (vtgate-lite's
+// own writes to it are held from then on), lifts the denial a previous switch left on the new
+// side just before the routing swap (the held statements are released after it), and lifts
+// the old side's again if it aborts; a restart's recovery does the same. MIGRATE COMPLETE lifts the source's before it
 // keeps or renames the source tables; MIGRATE CANCEL lifts the target's when it keeps data.
 
 // denyBypass marks the sessions the triggers let write: the proxy's and the engine's data

@@ -221,40 +221,39 @@ if [[ $HAPROXY != 0 ]] && command -v haproxy >/dev/null; then
 	TARGETS+=(haproxy)
 fi
 
-# ---------------------------------------------------------------- 3c. vtgate-lite over the unix socket
-if [[ ${UNIX_BACKEND:-} == 1 ]]; then
-	VTGU_PORT=$(free_port)
-	mkdir -p "$WORK/state-unix"
-	sed -e "s#^listen: .*#listen: 127.0.0.1:$VTGU_PORT#" -e "s#^http_listen: .*#http_listen: 127.0.0.1:$(free_port)#" \
-		-e "s#^state_dir: .*#state_dir: $WORK/state-unix#" -e "s#primary: 127.0.0.1:$MDB_PORT#primary: $MDB_SOCK#" \
-		"$WORK/vtgate-lite.yaml" >"$WORK/vtgate-lite-unix.yaml"
-	"$WORK/vtgate-lite" --config "$WORK/vtgate-lite-unix.yaml" >"$WORK/vtgate-lite-unix.log" 2>&1 &
-	VTGU_PID=$!
+# ---------------------------------------------------------------- 3c. more vtgate-lite instances
+# start_extra NAME BINARY [SED_EXPR]: a second vtgate-lite with vtgate-lite.yaml's settings on
+# its own ports and state_dir (SED_EXPR edits the config further); sets EXTRA_PORT, EXTRA_PID.
+start_extra() {
+	local name=$1 bin=$2 edit=${3:-} i
+	EXTRA_PORT=$(free_port)
+	mkdir -p "$WORK/state-$name"
+	sed -e "s#^listen: .*#listen: 127.0.0.1:$EXTRA_PORT#" -e "s#^http_listen: .*#http_listen: 127.0.0.1:$(free_port)#" \
+		-e "s#^state_dir: .*#state_dir: $WORK/state-$name#" ${edit:+-e "$edit"} \
+		"$WORK/vtgate-lite.yaml" >"$WORK/vtgate-lite-$name.yaml"
+	"$bin" --config "$WORK/vtgate-lite-$name.yaml" >"$WORK/vtgate-lite-$name.log" 2>&1 &
+	EXTRA_PID=$!
 	for ((i = 0; i < 300; i++)); do
-		mariadb --no-defaults -h127.0.0.1 -P"$VTGU_PORT" -usb -psbpw -N -B -e 'select 1' >/dev/null 2>&1 && break
-		kill -0 "$VTGU_PID" 2>/dev/null || { tail -30 "$WORK/vtgate-lite-unix.log" >&2; die "vtgate-lite (unix backend) exited"; }
+		mariadb --no-defaults -h127.0.0.1 -P"$EXTRA_PORT" -usb -psbpw -N -B -e 'select 1' >/dev/null 2>&1 && break
+		kill -0 "$EXTRA_PID" 2>/dev/null || { tail -30 "$WORK/vtgate-lite-$name.log" >&2; die "vtgate-lite ($name) exited"; }
 		sleep 0.1
 	done
+}
+
+if [[ ${UNIX_BACKEND:-} == 1 ]]; then
+	start_extra unix "$WORK/vtgate-lite" "s#primary: 127.0.0.1:$MDB_PORT#primary: $MDB_SOCK#"
+	VTGU_PORT=$EXTRA_PORT VTGU_PID=$EXTRA_PID
 	log "vtgate-lite (backend over the unix socket $MDB_SOCK) pid $VTGU_PID port $VTGU_PORT"
 	TARGETS+=(proxy_unix)
 fi
 
-# ---------------------------------------------------------------- 3d. vtgate-lite from BASE_REV
 if [[ -n ${BASE_REV:-} ]]; then
 	BASE_FROM="commit $(git -C "$ROOT" rev-parse --short=12 "$BASE_REV^{commit}") ($BASE_REV)"
-	mkdir -p "$WORK/base-src" "$WORK/state-base"
+	mkdir -p "$WORK/base-src"
 	git -C "$ROOT" archive "$BASE_REV" | tar -x -C "$WORK/base-src"
 	(cd "$WORK/base-src" && go build -o "$WORK/vtgate-lite-base" ./cmd/vtgate-lite)
-	VTGB_PORT=$(free_port)
-	sed -e "s#^listen: .*#listen: 127.0.0.1:$VTGB_PORT#" -e "s#^http_listen: .*#http_listen: 127.0.0.1:$(free_port)#" \
-		-e "s#^state_dir: .*#state_dir: $WORK/state-base#" "$WORK/vtgate-lite.yaml" >"$WORK/vtgate-lite-base.yaml"
-	"$WORK/vtgate-lite-base" --config "$WORK/vtgate-lite-base.yaml" >"$WORK/vtgate-lite-base.log" 2>&1 &
-	VTGB_PID=$!
-	for ((i = 0; i < 300; i++)); do
-		mariadb --no-defaults -h127.0.0.1 -P"$VTGB_PORT" -usb -psbpw -N -B -e 'select 1' >/dev/null 2>&1 && break
-		kill -0 "$VTGB_PID" 2>/dev/null || { tail -30 "$WORK/vtgate-lite-base.log" >&2; die "vtgate-lite (BASE_REV) exited"; }
-		sleep 0.1
-	done
+	start_extra base "$WORK/vtgate-lite-base"
+	VTGB_PORT=$EXTRA_PORT VTGB_PID=$EXTRA_PID
 	log "vtgate-lite built from $BASE_FROM pid $VTGB_PID port $VTGB_PORT"
 	TARGETS+=(proxy_base)
 fi

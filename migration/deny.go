@@ -61,11 +61,7 @@ func denyTrigger(table, event string) string {
 // there: a transaction that bypasses vtgate-lite commits before the position is read. Lifting
 // touches only the tables that carry triggers, so it never waits on the others' readers.
 func (e *Engine) setDenied(ctx context.Context, ksName string, tables []string, deny bool, why string, wait time.Duration) error {
-	ks, ok := e.cfg.Routing.Load().Keyspace(ksName)
-	if !ok {
-		return fmt.Errorf("keyspace %s is not configured", ksName)
-	}
-	c, err := dial(ctx, ks, ks.Primary, false)
+	c, ks, err := e.dialPrimary(ctx, ksName, false)
 	if err != nil {
 		return err
 	}
@@ -126,11 +122,7 @@ func deniedOn(c *conn, db string, tables []string) ([]string, error) {
 
 // deniedTables lists which of tables carry deny triggers in keyspace ksName's database.
 func (e *Engine) deniedTables(ctx context.Context, ksName string, tables []string) ([]string, error) {
-	ks, ok := e.cfg.Routing.Load().Keyspace(ksName)
-	if !ok {
-		return nil, fmt.Errorf("keyspace %s is not configured", ksName)
-	}
-	c, err := dial(ctx, ks, ks.Primary, false)
+	c, ks, err := e.dialPrimary(ctx, ksName, false)
 	if err != nil {
 		return nil, err
 	}

@@ -231,13 +231,23 @@ func (e *Engine) swStep(step string) error {
 	return nil
 }
 
-// execOn runs statements on a keyspace's primary.
-func (e *Engine) execOn(ctx context.Context, ksName string, stmts ...string) error {
+// dialPrimary opens a connection to keyspace ksName's primary (data: see dial); the
+// keyspace comes with it.
+func (e *Engine) dialPrimary(ctx context.Context, ksName string, data bool) (*conn, *router.Keyspace, error) {
 	ks, ok := e.cfg.Routing.Load().Keyspace(ksName)
 	if !ok {
-		return fmt.Errorf("keyspace %s is not configured", ksName)
+		return nil, nil, fmt.Errorf("keyspace %s is not configured", ksName)
 	}
-	c, err := dial(ctx, ks, ks.Primary, true)
+	c, err := dial(ctx, ks, ks.Primary, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ks, nil
+}
+
+// execOn runs statements on a keyspace's primary.
+func (e *Engine) execOn(ctx context.Context, ksName string, stmts ...string) error {
+	c, _, err := e.dialPrimary(ctx, ksName, true)
 	if err != nil {
 		return err
 	}
@@ -251,11 +261,7 @@ func (e *Engine) execOn(ctx context.Context, ksName string, stmts ...string) err
 }
 
 func (e *Engine) primaryPos(ctx context.Context, ksName string) (string, error) {
-	ks, ok := e.cfg.Routing.Load().Keyspace(ksName)
-	if !ok {
-		return "", fmt.Errorf("keyspace %s is not configured", ksName)
-	}
-	c, err := dial(ctx, ks, ks.Primary, false)
+	c, _, err := e.dialPrimary(ctx, ksName, false)
 	if err != nil {
 		return "", err
 	}
@@ -980,11 +986,7 @@ func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) 
 
 // tablesPresent reports which of tables exist in db on keyspace ks's primary.
 func (e *Engine) tablesPresent(ctx context.Context, ksName, db string, tables []string) (map[string]bool, error) {
-	ks, ok := e.cfg.Routing.Load().Keyspace(ksName)
-	if !ok {
-		return nil, fmt.Errorf("keyspace %s is not configured", ksName)
-	}
-	c, err := dial(ctx, ks, ks.Primary, false)
+	c, _, err := e.dialPrimary(ctx, ksName, false)
 	if err != nil {
 		return nil, err
 	}

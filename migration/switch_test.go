@@ -1123,3 +1123,27 @@ func TestSwitchTimeoutBoundsWholePause(t *testing.T) {
 	t.Logf("gave up after %s for TIMEOUT %s; writers: %d acknowledged operations", took.Round(time.Millisecond), timeout, l.ops.Load())
 	e.checkLedger(l, e.src.Primary, srcDB)
 }
+
+// TestCancelKeepDataLiftsDenial: MIGRATE CANCEL ... KEEP DATA after a switch there and back
+// leaves the kept target tables writable (REVERSE WRITES had denied them).
+func TestCancelKeepDataLiftsDenial(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	e.mustExec("MIGRATE WRITES " + ref)
+	e.mustExec("MIGRATE REVERSE WRITES " + ref)
+	dst := e.dst.Primary.Open(t, dstDB)
+	if _, err := dst.Exec("INSERT INTO customer (id, email) VALUES (9101, 'x')"); err == nil {
+		t.Fatal("a bypass write on the target succeeded after REVERSE WRITES")
+	}
+	e.mustExec("MIGRATE CANCEL " + ref + " KEEP DATA")
+	if n := e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+dstDB+"'"); n != "0" {
+		t.Errorf("%s triggers left on the kept target tables", n)
+	}
+	if _, err := dst.Exec("INSERT INTO customer (id, email) VALUES (9102, 'x')"); err != nil {
+		t.Errorf("the kept target table is still denied: %v", err)
+	}
+	if n := e.src.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+srcDB+"'"); n != "0" {
+		t.Errorf("%s triggers on the source after CANCEL", n)
+	}
+}

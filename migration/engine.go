@@ -39,7 +39,8 @@ type Config struct {
 	// binlog streams included.
 	BackendTLS *tls.Config
 	// StepHook, for tests only, is called at each step of MIGRATE WRITES ("drained",
-	// "stopped", "prepared", "swapped") and MIGRATE COMPLETE ("complete:journaled",
+	// "stopped", "prepared", "lifted" when an earlier switch had denied the new side,
+	// "swapped") and MIGRATE COMPLETE ("complete:journaled",
 	// "complete:routed", "complete:reverse-removed", "complete:tables-done"); an error
 	// abandons the command there, as a crash would. The chaos suite makes the binary block at
 	// one step (VTGATE_LITE_TEST_PAUSE_AT) and kills it there.

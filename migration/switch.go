@@ -553,6 +553,9 @@ func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, e
 		if err := e.setDenied(ctx, pl.newKS, newDenied, false, "", remaining()); err != nil {
 			return rollback(fmt.Errorf("lift the write denial on %s: %w", pl.newKS, err))
 		}
+		if err := e.swStep("lifted"); err != nil {
+			return nil, err
+		}
 	}
 	// 5. Swap the routing in one step: the point of no return.
 	readsOn := readsSet(rec.ReadsSwitched)

@@ -1147,3 +1147,80 @@ func TestCancelKeepDataLiftsDenial(t *testing.T) {
 		t.Errorf("%s triggers on the source after CANCEL", n)
 	}
 }
+
+// TestReverseSwitchCrashKeepsDenial: MIGRATE REVERSE WRITES abandoned before its routing swap
+// is rolled back by the next start with the denial where it was (commerce still refuses
+// writes that bypass vtgate-lite, customer takes them again); abandoned after the swap, it is
+// finished with the denial moved to customer. Writers through the proxy never fail.
+func TestReverseSwitchCrashKeepsDenial(t *testing.T) {
+	e := newSwEnv(t)
+	e.migrate()
+	const ref = "customer.commerce2customer"
+	l := e.startWriters(2)
+	var mu sync.Mutex
+	crashAt := ""
+	e.hook = func(step string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if step == crashAt {
+			return fmt.Errorf("simulated crash at %s", step)
+		}
+		return nil
+	}
+	e.eng.sw.hook = e.hook
+	crash := func(step string) {
+		mu.Lock()
+		crashAt = step
+		mu.Unlock()
+	}
+	triggers := func(s *testcluster.Server, db string) string {
+		return s.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+db+"'")
+	}
+	waitTriggers := func(what string, s *testcluster.Server, db, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); triggers(s, db) != want; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %s triggers on %s, want %s", what, triggers(s, db), db, want)
+			}
+		}
+	}
+	e.mustExec("MIGRATE WRITES " + ref)
+	waitTriggers("after MIGRATE WRITES", e.src.Primary, srcDB, "6")
+
+	crash("lifted") // customer denied, commerce's denial lifted, routing not swapped yet
+	if _, err := e.exec("MIGRATE REVERSE WRITES " + ref); err == nil || !strings.Contains(err.Error(), "simulated crash") {
+		t.Fatalf("crash at lifted: %v", err)
+	}
+	if d, s := triggers(e.dst.Primary, dstDB), triggers(e.src.Primary, srcDB); d != "6" || s != "0" {
+		t.Fatalf("at the crash: %s triggers on customer (want 6), %s on commerce (want 0)", d, s)
+	}
+	crash("")
+	e.stopEngine()
+	e.startEngine()
+	e.waitWF(ref, func(m map[string]string) bool { return m["writes_switched"] == "yes" })
+	waitTriggers("rolled back: customer takes writes", e.dst.Primary, dstDB, "0")
+	waitTriggers("rolled back: commerce still denied", e.src.Primary, srcDB, "6")
+	if to, _ := writesRoutedTo(e.holder.Load(), []string{"customer", "corder"}); to != "customer" {
+		t.Fatalf("after the rolled-back reverse switch writes go to %s", to)
+	}
+
+	crash("swapped")
+	time.Sleep(300 * time.Millisecond)
+	if _, err := e.exec("MIGRATE REVERSE WRITES " + ref); err == nil || !strings.Contains(err.Error(), "simulated crash") {
+		t.Fatalf("crash at swapped: %v", err)
+	}
+	crash("")
+	e.stopEngine()
+	e.startEngine()
+	e.waitWF(ref, func(m map[string]string) bool { return m["writes_switched"] == "no" && m["state"] == "Running" })
+	waitTriggers("finished: commerce takes writes", e.src.Primary, srcDB, "0")
+	waitTriggers("finished: customer denied", e.dst.Primary, dstDB, "6")
+
+	time.Sleep(300 * time.Millisecond)
+	l.halt()
+	if len(l.errs) > 0 {
+		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
+	}
+	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+	e.checkLedger(l, e.src.Primary, srcDB)
+}

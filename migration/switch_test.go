@@ -365,6 +365,52 @@ func (l *ledger) halt() {
 	l.wg.Wait()
 }
 
+// haltWriters stops the writers and fails the test on any client error: writers through
+// the proxy must never see one, whatever the switch does.
+func (e *swEnv) haltWriters(l *ledger) {
+	t := e.t
+	t.Helper()
+	l.halt()
+	if len(l.errs) > 0 {
+		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
+	}
+	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+}
+
+// crashHook makes the engine's step hook fail at the step last given to crash (a simulated
+// crash there; "" crashes nowhere); saw reports whether a step was reached. Safe across the
+// engine's goroutines and restarts.
+func (e *swEnv) crashHook() (crash func(step string), saw func(step string) bool) {
+	var mu sync.Mutex
+	crashAt, seen := "", map[string]bool{}
+	e.hook = func(step string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[step] = true
+		if step == crashAt {
+			return fmt.Errorf("simulated crash at %s", step)
+		}
+		return nil
+	}
+	e.eng.sw.hook = e.hook
+	crash = func(step string) {
+		mu.Lock()
+		crashAt = step
+		mu.Unlock()
+	}
+	saw = func(step string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[step]
+	}
+	return crash, saw
+}
+
+// triggers counts the triggers in database db on s (the write denial puts 3 per moved table).
+func (e *swEnv) triggers(s *testcluster.Server, db string) string {
+	return s.QueryString(e.t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+db+"'")
+}
+
 // checkLedger: every acknowledged write is on server exactly once (keys are unique, so "once"
 // means present), and every acknowledged increment was applied exactly once.
 func (e *swEnv) checkLedger(l *ledger, srv *testcluster.Server, db string) {
@@ -673,20 +719,13 @@ func TestSwitchTrafficCrashRecovery(t *testing.T) {
 	e.migrate()
 	const ref = "customer.commerce2customer"
 	l := e.startWriters(3)
-	crashAt := ""
-	e.hook = func(step string) error {
-		if step == crashAt {
-			return fmt.Errorf("simulated crash at %s", step)
-		}
-		return nil
-	}
-	e.eng.sw.hook = e.hook
+	crash, _ := e.crashHook()
 	restart := func() {
 		e.stopEngine()
 		e.startEngine()
 	}
 	for _, step := range []string{"drained", "stopped", "prepared"} {
-		crashAt = step
+		crash(step)
 		time.Sleep(300 * time.Millisecond)
 		if _, err := e.exec("MIGRATE WRITES " + ref); err == nil || !strings.Contains(err.Error(), "simulated crash") {
 			t.Fatalf("crash at %s: %v", step, err)
@@ -713,7 +752,7 @@ func TestSwitchTrafficCrashRecovery(t *testing.T) {
 			}
 		}
 	}
-	crashAt = "swapped"
+	crash("swapped")
 	time.Sleep(300 * time.Millisecond)
 	if _, err := e.exec("MIGRATE WRITES " + ref); err == nil {
 		t.Fatal("no simulated crash")
@@ -725,15 +764,11 @@ func TestSwitchTrafficCrashRecovery(t *testing.T) {
 	if to, _ := writesRoutedTo(e.holder.Load(), []string{"customer", "corder"}); to != "customer" {
 		t.Fatalf("after a crash past the swap writes go to %s", to)
 	}
-	crashAt = ""
+	crash("")
 	time.Sleep(500 * time.Millisecond)
 	e.mustExec("MIGRATE REVERSE WRITES " + ref)
 	time.Sleep(500 * time.Millisecond)
-	l.halt()
-	if len(l.errs) > 0 {
-		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
-	}
-	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+	e.haltWriters(l)
 	e.checkLedger(l, e.src.Primary, srcDB)
 	// The forward stream brings customer up to date again.
 	want := e.src.Primary.QueryString(t, "SELECT @@gtid_binlog_pos")
@@ -857,16 +892,9 @@ func TestSwitchTrafficRestartMidSwitch(t *testing.T) {
 	e.migrate()
 	const ref = "customer.commerce2customer"
 	l := e.startWriters(3, true)
-	crashAt := ""
-	e.hook = func(step string) error {
-		if step == crashAt {
-			return fmt.Errorf("simulated crash at %s", step)
-		}
-		return nil
-	}
-	e.eng.sw.hook = e.hook
+	crash, _ := e.crashHook()
 	for _, c := range []struct{ step, to string }{{"prepared", "commerce"}, {"swapped", "customer"}} {
-		crashAt = c.step
+		crash(c.step)
 		time.Sleep(400 * time.Millisecond)
 		if _, err := e.exec("MIGRATE WRITES " + ref); err == nil || !strings.Contains(err.Error(), "simulated crash") {
 			t.Fatalf("crash at %s: %v", c.step, err)
@@ -882,7 +910,7 @@ func TestSwitchTrafficRestartMidSwitch(t *testing.T) {
 			e.waitWF("commerce.commerce2customer_reverse", func(m map[string]string) bool { return m["state"] == "Running" })
 		}
 	}
-	crashAt = ""
+	crash("")
 	time.Sleep(500 * time.Millisecond)
 	e.mustExec("MIGRATE REVERSE WRITES " + ref)
 	time.Sleep(500 * time.Millisecond)
@@ -900,28 +928,7 @@ func TestCompleteCrashRecovery(t *testing.T) {
 	e.migrate()
 	const ref = "customer.commerce2customer"
 	l := e.startWriters(3)
-	var mu sync.Mutex
-	crashAt, seen := "", map[string]bool{}
-	e.hook = func(step string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		seen[step] = true
-		if step == crashAt {
-			return fmt.Errorf("simulated crash at %s", step)
-		}
-		return nil
-	}
-	saw := func(step string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[step]
-	}
-	crash := func(step string) {
-		mu.Lock()
-		crashAt = step
-		mu.Unlock()
-	}
-	e.eng.sw.hook = e.hook
+	crash, saw := e.crashHook()
 	e.mustExec("MIGRATE WRITES " + ref)
 	time.Sleep(300 * time.Millisecond)
 	steps := []string{"complete:journaled", "complete:routed", "complete:reverse-removed", "complete:tables-done"}
@@ -962,11 +969,7 @@ func TestCompleteCrashRecovery(t *testing.T) {
 		t.Errorf("journal rows after the completed recovery: %s", n)
 	}
 	time.Sleep(300 * time.Millisecond)
-	l.halt()
-	if len(l.errs) > 0 {
-		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
-	}
-	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+	e.haltWriters(l)
 	e.checkLedger(l, e.dst.Primary, dstDB)
 	e.checkCompleted("_vt_old_corder,_vt_old_customer")
 }
@@ -984,9 +987,7 @@ func TestSwitchDeniesBypassWrites(t *testing.T) {
 	dst := e.dst.Primary.Open(t, dstDB)
 	app := e.open("")
 	app.SetMaxOpenConns(1)
-	triggers := func(s *testcluster.Server, db string) string {
-		return s.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+db+"'")
-	}
+	triggers := e.triggers
 	denied := func(db *sql.DB, side string, id int) {
 		t.Helper()
 		_, err := db.Exec("INSERT INTO customer (id, email) VALUES (?, 'bypass@x')", id)
@@ -1137,13 +1138,13 @@ func TestCancelKeepDataLiftsDenial(t *testing.T) {
 		t.Fatal("a bypass write on the target succeeded after REVERSE WRITES")
 	}
 	e.mustExec("MIGRATE CANCEL " + ref + " KEEP DATA")
-	if n := e.dst.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+dstDB+"'"); n != "0" {
+	if n := e.triggers(e.dst.Primary, dstDB); n != "0" {
 		t.Errorf("%s triggers left on the kept target tables", n)
 	}
 	if _, err := dst.Exec("INSERT INTO customer (id, email) VALUES (9102, 'x')"); err != nil {
 		t.Errorf("the kept target table is still denied: %v", err)
 	}
-	if n := e.src.Primary.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+srcDB+"'"); n != "0" {
+	if n := e.triggers(e.src.Primary, srcDB); n != "0" {
 		t.Errorf("%s triggers on the source after CANCEL", n)
 	}
 }
@@ -1157,25 +1158,8 @@ func TestReverseSwitchCrashKeepsDenial(t *testing.T) {
 	e.migrate()
 	const ref = "customer.commerce2customer"
 	l := e.startWriters(2)
-	var mu sync.Mutex
-	crashAt := ""
-	e.hook = func(step string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if step == crashAt {
-			return fmt.Errorf("simulated crash at %s", step)
-		}
-		return nil
-	}
-	e.eng.sw.hook = e.hook
-	crash := func(step string) {
-		mu.Lock()
-		crashAt = step
-		mu.Unlock()
-	}
-	triggers := func(s *testcluster.Server, db string) string {
-		return s.QueryString(t, "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='"+db+"'")
-	}
+	crash, _ := e.crashHook()
+	triggers := e.triggers
 	waitTriggers := func(what string, s *testcluster.Server, db, want string) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); triggers(s, db) != want; time.Sleep(50 * time.Millisecond) {
@@ -1217,10 +1201,6 @@ func TestReverseSwitchCrashKeepsDenial(t *testing.T) {
 	waitTriggers("finished: customer denied", e.dst.Primary, dstDB, "6")
 
 	time.Sleep(300 * time.Millisecond)
-	l.halt()
-	if len(l.errs) > 0 {
-		t.Errorf("%d client errors, first: %s", len(l.errs), strings.Join(l.errs[:min(5, len(l.errs))], "\n"))
-	}
-	t.Logf("writers: %d acknowledged operations", l.ops.Load())
+	e.haltWriters(l)
 	e.checkLedger(l, e.src.Primary, srcDB)
 }

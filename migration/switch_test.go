@@ -1149,10 +1149,11 @@ func TestCancelKeepDataLiftsDenial(t *testing.T) {
 	}
 }
 
-// TestReverseSwitchCrashKeepsDenial: MIGRATE REVERSE WRITES abandoned before its routing swap
-// is rolled back by the next start with the denial where it was (commerce still refuses
-// writes that bypass vtgate-lite, customer takes them again); abandoned after the swap, it is
-// finished with the denial moved to customer. Writers through the proxy never fail.
+// TestReverseSwitchCrashKeepsDenial: MIGRATE REVERSE WRITES abandoned at "lifted" (customer
+// already denied, commerce's denial already lifted, routing not swapped) is rolled back by the
+// next start with the denial where it was (commerce refuses writes that bypass vtgate-lite
+// again, customer takes them); abandoned after the swap, it is finished with the denial moved
+// to customer. Writers through the proxy never fail.
 func TestReverseSwitchCrashKeepsDenial(t *testing.T) {
 	e := newSwEnv(t)
 	e.migrate()

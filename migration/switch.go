@@ -951,7 +951,7 @@ func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) 
 		}
 	}
 	if action != completeKeep {
-		present, err := e.tablesPresent(ctx, rec.Source, sks.Database, rec.Tables)
+		present, err := e.tablesPresent(ctx, rec.Source, rec.Tables)
 		if err != nil {
 			return fmt.Errorf("list the source tables: %w", err)
 		}
@@ -987,14 +987,14 @@ func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) 
 	return nil
 }
 
-// tablesPresent reports which of tables exist in db on keyspace ks's primary.
-func (e *Engine) tablesPresent(ctx context.Context, ksName, db string, tables []string) (map[string]bool, error) {
-	c, _, err := e.dialPrimary(ctx, ksName, false)
+// tablesPresent reports which of tables exist in keyspace ksName's database on its primary.
+func (e *Engine) tablesPresent(ctx context.Context, ksName string, tables []string) (map[string]bool, error) {
+	c, ks, err := e.dialPrimary(ctx, ksName, false)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	res, err := c.exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + quote(db))
+	res, err := c.exec("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=" + quote(ks.Database))
 	if err != nil {
 		return nil, err
 	}

@@ -117,6 +117,7 @@ func TestLoadDefaults(t *testing.T) {
 		Listen: "127.0.0.1:15306", HTTPListen: "127.0.0.1:15000", HTTPDebug: true,
 		StateDir:        "./vtdataroot/vtgate-lite",
 		Pool:            Pool{Size: 32, IdleTimeout: 5 * time.Minute, WaitTimeout: 10 * time.Second},
+		BackendIO:       "blocking",
 		QueryTimeout:    0,
 		MaxReplicaLag:   30 * time.Second,
 		TransactionMode: "single",
@@ -153,6 +154,8 @@ http_listen: 0.0.0.0:0
 http_debug: false
 state_dir: /var/lib/vtgate-lite
 pool: {size: 8, idle_timeout: 0, wait_timeout: 1500ms}
+backend_io: poller
+gomaxprocs: 4
 query_timeout: 30s
 max_replica_lag: 5s
 transaction_mode: TwoPC
@@ -176,7 +179,8 @@ log_format: json
 		RoutingRules:     map[string]string{"product@replica": "Customer_KS.product"},
 		VSchemaFiles:     map[string]string{"Customer_KS": filepath.Join(dir, "vs.json")},
 		Pool:             Pool{Size: 8, IdleTimeout: 0, WaitTimeout: 1500 * time.Millisecond},
-		QueryTimeout:     30 * time.Second, MaxReplicaLag: 5 * time.Second,
+		BackendIO:        "poller", GoMaxProcs: 4,
+		QueryTimeout: 30 * time.Second, MaxReplicaLag: 5 * time.Second,
 		TransactionMode: "twopc", MaxConnections: 50, MaxRowsInMemory: 7,
 		TLS: TLS{Cert: filepath.Join(dir, "certs/server.pem"), Key: filepath.Join(dir, "certs/server.key"),
 			CA: filepath.Join(dir, "certs/ca.pem"), Require: true},
@@ -260,6 +264,8 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: users[0].admin: string "yes" is not a boolean`},
 
 		{name: "transaction mode", yaml: "transaction_mode: foo\n", want: `config: transaction_mode: "foo" (want single, multi or twopc)`},
+		{name: "backend io", yaml: "backend_io: epoll\n", want: `config: backend_io: "epoll" (want blocking or poller)`},
+		{name: "gomaxprocs negative", yaml: "gomaxprocs: -2\n", want: `config: gomaxprocs: must be >= 0`},
 		{name: "log level", yaml: "log_level: loud\n", want: `config: log_level: "loud" (want debug, info, warn or error)`},
 		{name: "log format", yaml: "log_format: xml\n", want: `config: log_format: "xml" (want text or json)`},
 		{name: "pool size zero", yaml: "pool: {size: 0}\n", want: `config: pool.size: must be > 0`},
@@ -330,6 +336,25 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestProcs(t *testing.T) {
+	for _, tc := range []struct {
+		io        string
+		set, cpus int
+		want      int
+	}{
+		{"blocking", 0, 2, 16}, // blocking reads: at least 16 scheduler processors
+		{"blocking", 0, 32, 0}, // enough CPUs: the runtime's default
+		{"poller", 0, 2, 0},    // the poller needs no more than the CPUs
+		{"poller", 6, 2, 6},    // an explicit value always wins
+		{"blocking", 3, 64, 3},
+	} {
+		c := &Config{BackendIO: tc.io, GoMaxProcs: tc.set}
+		if got := c.Procs(tc.cpus); got != tc.want {
+			t.Errorf("backend_io %s, gomaxprocs %d, %d CPUs: Procs = %d, want %d", tc.io, tc.set, tc.cpus, got, tc.want)
+		}
 	}
 }
 

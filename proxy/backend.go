@@ -64,6 +64,9 @@ type dialOptions struct {
 	FoundRows bool
 	TLS       *tls.Config
 	Timeout   time.Duration
+	// Poller keeps the socket in Go's network poller; otherwise it is read with blocking
+	// system calls (toBlocking).
+	Poller bool
 }
 
 // backendConn is one connection to a backend server, framed by the proxy itself after
@@ -127,6 +130,9 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 	}
 	raw := c.Conn.Conn
 	_ = raw.SetDeadline(time.Time{})
+	if !o.Poller {
+		raw = toBlocking(raw)
+	}
 	b := &backendConn{
 		netc:    raw,
 		br:      bufio.NewReaderSize(raw, 32<<10),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,8 +16,9 @@ func TestBackendConnAlive(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the peek is Linux only; elsewhere idle connections are assumed alive")
 	}
-	for _, network := range []string{"tcp", "unix"} {
-		t.Run(network, func(t *testing.T) {
+	for _, name := range []string{"tcp", "unix", "tcp-blocking", "unix-blocking"} {
+		network, blocking := strings.CutSuffix(name, "-blocking")
+		t.Run(name, func(t *testing.T) {
 			addr := "127.0.0.1:0"
 			if network == "unix" {
 				addr = t.TempDir() + "/s.sock"
@@ -34,6 +36,9 @@ func TestBackendConnAlive(t *testing.T) {
 				s, err := l.Accept()
 				if err != nil {
 					t.Fatal(err)
+				}
+				if blocking {
+					c = toBlocking(c)
 				}
 				t.Cleanup(func() { c.Close(); s.Close() })
 				return &backendConn{netc: c, br: bufio.NewReader(c)}, s

@@ -51,6 +51,9 @@ type Config struct {
 	PoolSize        int
 	PoolIdleTimeout time.Duration
 	PoolWaitTimeout time.Duration
+	// BackendPoller waits for backend answers in Go's network poller (config backend_io:
+	// poller) instead of a thread blocked in read(2) (the default; see toBlocking).
+	BackendPoller   bool
 	QueryTimeout    time.Duration
 	MaxReplicaLag   time.Duration
 	TransactionMode string // single | multi | twopc
@@ -334,7 +337,7 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 			go pl.shutdown()
 		}
 		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
-			FoundRows: foundRows, TLS: p.cfg.BackendTLS}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
+			FoundRows: foundRows, TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		p.pools[key] = pl
 		idx := make(map[poolKey]*pool, len(p.pools))
 		for k, v := range p.pools {

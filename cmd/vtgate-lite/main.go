@@ -23,6 +23,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +56,11 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vtgate-lite:", err)
 		os.Exit(2)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		if n := cfg.Procs(runtime.NumCPU()); n > 0 {
+			runtime.GOMAXPROCS(n)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -143,6 +149,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		PoolSize:        cfg.Pool.Size,
 		PoolIdleTimeout: cfg.Pool.IdleTimeout,
 		PoolWaitTimeout: cfg.Pool.WaitTimeout,
+		BackendPoller:   cfg.BackendIO == "poller",
 		QueryTimeout:    cfg.QueryTimeout,
 		MaxReplicaLag:   cfg.MaxReplicaLag,
 		TransactionMode: cfg.TransactionMode,

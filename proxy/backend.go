@@ -82,8 +82,11 @@ type backendConn struct {
 	broken bool
 
 	settings string // key of the session settings applied to this connection
-	status   uint16 // status flags of the last response
-	lastUse  time.Time
+	// pending is a statement (a transaction's BEGIN) that the next command carries ahead
+	// of itself in the same write; command reads its OK. See session.beginOn.
+	pending string
+	status  uint16 // status flags of the last response
+	lastUse time.Time
 	// stmts maps a query text to the statement prepared for it on this connection.
 	stmts     map[string]*backendStmt
 	stmtOrder []string
@@ -181,6 +184,10 @@ func backendError(addr string, err error) error {
 	if errors.As(err, &me) {
 		return sqlerr.Wrap(err, me.Code, me.State, "%s", me.Message)
 	}
+	var se *sqlerr.Error
+	if errors.As(err, &se) { // the server's own ERR packet (parseErrPacket)
+		return err
+	}
 	return sqlerr.Wrap(err, 2013, "HY000", "Lost connection to backend %s: %v", addr, err)
 }
 
@@ -224,8 +231,12 @@ func (b *backendConn) readPacket() ([]byte, error) {
 }
 
 // writePacket sends one logical packet with the connection's next sequence id.
-func (b *backendConn) writePacket(payload []byte) error {
-	buf := b.wbuf[:0]
+func (b *backendConn) writePacket(payload []byte) error { return b.writeAfter(0, payload) }
+
+// writeAfter sends the first keep bytes of wbuf (packets already framed) and the logical
+// packet payload, in one write.
+func (b *backendConn) writeAfter(keep int, payload []byte) error {
+	buf := b.wbuf[:keep]
 	for {
 		n := len(payload)
 		if n > maxPayload {
@@ -249,10 +260,41 @@ func (b *backendConn) writePacket(payload []byte) error {
 	return err
 }
 
-// command starts a new command: sequence 0, then the packet.
+// command starts a new command: sequence 0, then the packet. A pending statement goes
+// first, in the same write (MySQL servers answer pipelined commands in order), and its
+// answer is read here: the caller reads the command's answer as usual. If the pending
+// statement fails, the connection is closed, so the command that followed it (a read:
+// session.beginOn) has no effect anyone sees, and its error is returned.
 func (b *backendConn) command(payload []byte) error {
+	if b.pending == "" {
+		b.seq = 0
+		return b.writePacket(payload)
+	}
+	first := b.pending
+	b.pending = ""
+	n := len(first) + 1
+	buf := append(b.wbuf[:0], byte(n), byte(n>>8), byte(n>>16), 0, comQuery)
+	buf = append(buf, first...)
+	b.wbuf = buf
 	b.seq = 0
-	return b.writePacket(payload)
+	if err := b.writeAfter(len(buf), payload); err != nil {
+		return err
+	}
+	pkt, err := b.readPacket()
+	if err != nil {
+		return err
+	}
+	switch pkt[0] {
+	case pktOK:
+		b.status = parseOK(pkt).status
+		return nil
+	case pktErr:
+		err = parseErrPacket(pkt)
+	default:
+		err = sqlerr.Internal("unexpected answer to %q from %s", first, b.addr())
+	}
+	b.close()
+	return err
 }
 
 // queryPayload builds a COM_QUERY packet for sql in the connection's write scratch.

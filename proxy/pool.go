@@ -143,9 +143,10 @@ func (p *pool) dial(ctx context.Context, settingsKey string, settingsSQL []strin
 	return c, nil
 }
 
-// put returns a connection; a broken one, or one left inside a transaction, is closed.
+// put returns a connection; a broken one, or one left inside a transaction (begun, or
+// about to be: pending), is closed.
 func (p *pool) put(c *backendConn) {
-	if c.broken || c.status&statusInTrans != 0 {
+	if c.broken || c.status&statusInTrans != 0 || c.pending != "" {
 		c.close()
 		p.release()
 		return

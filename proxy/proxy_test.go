@@ -293,6 +293,43 @@ func TestProxyEndToEnd(t *testing.T) {
 		if err := tx.Rollback(); err != nil {
 			t.Fatal(err)
 		}
+		// A transaction that starts with a read: its BEGIN rides in front of the read
+		// (backendConn.pending) and must still open the transaction before it: the
+		// first read sees in_transaction = 1 and fixes the snapshot, so a row committed
+		// meanwhile by another session stays invisible until the end.
+		for _, prepared := range []bool{false, true} {
+			tx, _ = db.Begin()
+			q := "select @@in_transaction, count(*) from corder"
+			var got [][]string
+			if prepared {
+				st, err := tx.Prepare(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var inTx, n string
+				if err := st.QueryRow().Scan(&inTx, &n); err != nil {
+					t.Fatal(err)
+				}
+				got = [][]string{{inTx, n}}
+			} else {
+				got = queryStrings(t, tx, q)
+			}
+			if got[0][0] != "1" {
+				t.Fatalf("prepared %v: first read of a transaction ran outside it: @@in_transaction = %s", prepared, got[0][0])
+			}
+			if _, err := db.Exec("insert into corder(customer_id, sku, price) values (2, 'SKU-1002', 30)"); err != nil {
+				t.Fatal(err)
+			}
+			if again := queryStrings(t, tx, "select count(*) from corder"); again[0][0] != got[0][1] {
+				t.Fatalf("prepared %v: the transaction's snapshot moved: %s rows, then %s", prepared, got[0][1], again[0][0])
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.Exec("delete from corder where sku = 'SKU-1002'"); err != nil {
+			t.Fatal(err)
+		}
 		// sysbench and some drivers prepare BEGIN/COMMIT: the proxy answers them itself.
 		conn, err := db.Conn(context.Background())
 		if err != nil {

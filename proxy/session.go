@@ -435,7 +435,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 	}
 	if rc := s.reserved[rkey]; rc != nil {
 		if s.inTx() && pl.TabletType == router.Primary && s.txConns[pl.Keyspace] == nil {
-			if err := s.beginOn(rc, pl.Keyspace); err != nil {
+			if err := s.beginOn(rc, pl); err != nil {
 				return nil, false, err
 			}
 			s.txConns[pl.Keyspace] = rc
@@ -467,7 +467,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		if err != nil {
 			return nil, false, err
 		}
-		if err := s.beginOn(tc, pl.Keyspace); err != nil {
+		if err := s.beginOn(tc, pl); err != nil {
 			pool.discard(tc)
 			return nil, false, err
 		}
@@ -492,10 +492,19 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 	return pc, true, nil
 }
 
-func (s *session) beginOn(c *backendConn, ks string) error {
+// beginOn starts the session's transaction on c for the statement planned as pl. When pl
+// reads and nothing else has to run first, the BEGIN is not a round trip of its own: it
+// rides in front of the statement (backendConn.pending). If it failed there, the read has
+// run outside any transaction, harmlessly, and command closes the connection.
+func (s *session) beginOn(c *backendConn, pl *planner.Plan) error {
+	ks := pl.Keyspace
 	begin := s.beginSQL
 	if begin == "" {
 		begin = "begin"
+	}
+	if !pl.Write && pl.Reserve == "" && len(s.savepoints) == 0 && s.p.cfg.TransactionMode != "twopc" {
+		c.pending = begin
+		return nil
 	}
 	if s.p.cfg.TransactionMode == "twopc" {
 		if s.xaID == "" {

@@ -88,12 +88,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_port: a TCP port on 127.0.0.1 nobody listens on and that we have not handed out yet.
+# free_port: a TCP port on 127.0.0.1 nobody listens on and that we have not handed out yet,
+# below the kernel's ephemeral range (32768+), where client connections take their source ports.
 USED_PORTS=" "
 free_port() {
 	local p i
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 22000))
 		[[ $USED_PORTS == *" $p "* ]] && continue
 		if [[ -z $(ss -Htln "sport = :$p" 2>/dev/null) ]]; then
 			USED_PORTS+="$p "

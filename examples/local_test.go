@@ -3,8 +3,6 @@ package examples
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,23 +200,11 @@ func freePort(t *testing.T) int {
 // tablet uid U on port MYSQL_PORT_BASE+U).
 func freePortBase(t *testing.T, offsets ...int) int {
 	t.Helper()
-	for range 100 {
-		base := 20000 + rand.IntN(400)*100
-		free := true
-		for _, off := range offsets {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base
-		}
+	base, err := testcluster.FreePortBase(offsets...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port range for MYSQL_PORT_BASE")
-	return 0
+	return base
 }
 
 // TestLocalMoveTables runs walkthrough steps 201 and 202 after 101, on free ports and in a

@@ -23,11 +23,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -289,13 +291,58 @@ func buildTemplate(bin string) (string, error) {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+func FreePort() (int, error) { return FreePortBase(0) }
+
+// FreePortBase returns a port base such that base+off, for every offset, is a TCP port on
+// 127.0.0.1 that was free a moment ago (the example scripts put tablet uid U on base+U).
+//
+// The ports are taken below the kernel's ephemeral range (ip_local_port_range), never from
+// it: every outgoing connection on the machine takes its source port from that range, so a
+// port found free there and bound a moment later by a server can be taken in between by
+// any client connection of any test running in parallel (seen in CI: vtgate-lite's
+// http_listen failing with "address already in use").
+func FreePortBase(offsets ...int) (int, error) {
+	if len(offsets) == 0 {
+		offsets = []int{0}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	span := 0
+	for _, off := range offsets {
+		span = max(span, off)
+	}
+	const lowest = 10000
+	top := ephemeralLow() - span
+	if top-lowest < 1000 {
+		return 0, fmt.Errorf("no room for ports below the ephemeral range (starts at %d)", ephemeralLow())
+	}
+	for range 500 {
+		base := lowest + rand.IntN(top-lowest)
+		free := true
+		for _, off := range offsets {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no free ports for offsets %v below %d", offsets, top)
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 if unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 func serverArgs(s *Server, extra []string) []string {

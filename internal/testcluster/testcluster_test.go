@@ -53,3 +53,25 @@ func TestStartTLSRequired(t *testing.T) {
 		t.Fatalf("plain TCP login: %v, want error 1045 or 3159", err)
 	}
 }
+
+// Ports handed to servers are free and below the ephemeral range, so no client connection
+// of a parallel test can take one between the check and the server's bind.
+func TestFreePortBase(t *testing.T) {
+	low := ephemeralLow()
+	for range 20 {
+		base, err := FreePortBase(100, 101, 102)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base < 10000 || base+102 >= low {
+			t.Fatalf("base %d: ports %d-%d not below the ephemeral range (from %d)", base, base+100, base+102, low)
+		}
+		p, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p < 10000 || p >= low {
+			t.Fatalf("FreePort %d not below the ephemeral range (from %d)", p, low)
+		}
+	}
+}

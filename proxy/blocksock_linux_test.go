@@ -28,25 +28,9 @@ func openFDs(t *testing.T) int {
 func TestBlockingConn(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
-			addr := "127.0.0.1:0"
-			if network == "unix" {
-				addr = t.TempDir() + "/s.sock"
-			}
-			l, err := net.Listen(network, addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
+			l := localListener(t, network)
 			before := openFDs(t)
-			nc, err := net.Dial(network, l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := l.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			nc, srv := dialAccept(t, l)
 			remote := nc.RemoteAddr().String()
 
 			c := toBlocking(nc)

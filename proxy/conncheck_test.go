@@ -19,28 +19,13 @@ func TestBackendConnAlive(t *testing.T) {
 	for _, name := range []string{"tcp", "unix", "tcp-blocking", "unix-blocking"} {
 		network, blocking := strings.CutSuffix(name, "-blocking")
 		t.Run(name, func(t *testing.T) {
-			addr := "127.0.0.1:0"
-			if network == "unix" {
-				addr = t.TempDir() + "/s.sock"
-			}
-			l, err := net.Listen(network, addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
+			l := localListener(t, network)
 			conn := func() (*backendConn, net.Conn) {
-				c, err := net.Dial(network, l.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := l.Accept()
-				if err != nil {
-					t.Fatal(err)
-				}
+				c, s := dialAccept(t, l)
 				if blocking {
 					c = toBlocking(c)
 				}
-				t.Cleanup(func() { c.Close(); s.Close() })
+				t.Cleanup(func() { c.Close() })
 				return &backendConn{netc: c, br: bufio.NewReader(c)}, s
 			}
 			b, srv := conn()
@@ -70,4 +55,36 @@ func waitDead(t *testing.T, b *backendConn, what string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// localListener listens on a free port of 127.0.0.1 ("tcp") or on a socket in a temporary
+// directory ("unix"); the test's cleanup closes it.
+func localListener(t *testing.T, network string) net.Listener {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = t.TempDir() + "/s.sock"
+	}
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// dialAccept connects to l and returns both ends; the test's cleanup closes the server's.
+func dialAccept(t *testing.T, l net.Listener) (client, server net.Conn) {
+	t.Helper()
+	c, err := net.Dial(l.Addr().Network(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c, s
 }

@@ -14,11 +14,7 @@ import (
 // canned answer; it records what it received (sequence id and payload per packet).
 func fakeBackend(t *testing.T, answers ...[]byte) (*backendConn, <-chan [][2]any) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := localListener(t, "tcp")
 	got := make(chan [][2]any, 1)
 	go func() {
 		s, err := l.Accept()

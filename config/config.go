@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -120,7 +121,7 @@ func (c *Config) Procs(numCPU int) int {
 	if c.GoMaxProcs > 0 {
 		return c.GoMaxProcs
 	}
-	if c.BackendIO == "blocking" && numCPU < 16 {
+	if c.BackendIO == "blocking" && runtime.GOOS == "linux" && numCPU < 16 { // elsewhere the poller is kept (proxy.toBlocking)
 		return 16
 	}
 	return 0

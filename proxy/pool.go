@@ -205,8 +205,6 @@ func (p *pool) reapIdle(now time.Time) {
 	for _, c := range old {
 		c.close()
 	}
-	if len(old) > 0 {
-	}
 }
 
 // shutdown closes idle connections and refuses new gets; connections in use are closed

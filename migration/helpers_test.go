@@ -107,12 +107,8 @@ func newEnv(t *testing.T, replicas ...string) *env {
 		t.FailNow()
 	}
 	ks := map[string]*router.Keyspace{
-		"commerce": {Name: "commerce", Database: srcDB, User: "root", Password: testcluster.RootPassword, Primary: src.Primary.Addr()},
-		"customer": {Name: "customer", Database: dstDB, User: "root", Password: testcluster.RootPassword, Primary: dst.Primary.Addr()},
-	}
-	for _, r := range src.Replicas {
-		tt, _ := router.ParseTabletType(r.Type)
-		ks["commerce"].Replicas = append(ks["commerce"].Replicas, router.Server{Address: r.Addr(), Type: tt})
+		"commerce": src.Keyspace("commerce", srcDB),
+		"customer": dst.Keyspace("customer", dstDB),
 	}
 	h, err := router.NewHolder(ks, &router.Schema{VSchema: map[string]*router.KeyspaceVSchema{}, Rules: map[string]string{}}, nil)
 	if err != nil {

@@ -66,17 +66,9 @@ func newSwEnv(t *testing.T) *swEnv {
 	e.src.Primary.Exec(t, "INSERT INTO commerce.customer VALUES "+strings.Join(vals, ","),
 		"INSERT INTO commerce.product VALUES ('SKU-1','monitor'),('SKU-2','keyboard')")
 	e.src.WaitReplicas(t, 30*time.Second)
-	servers := func(c *testcluster.Cluster) []router.Server {
-		var out []router.Server
-		for _, r := range c.Replicas {
-			tt, _ := router.ParseTabletType(r.Type)
-			out = append(out, router.Server{Address: r.Addr(), Type: tt})
-		}
-		return out
-	}
 	ks := map[string]*router.Keyspace{
-		"commerce": {Name: "commerce", Database: srcDB, User: "root", Password: testcluster.RootPassword, Primary: e.src.Primary.Addr(), Replicas: servers(e.src)},
-		"customer": {Name: "customer", Database: dstDB, User: "root", Password: testcluster.RootPassword, Primary: e.dst.Primary.Addr(), Replicas: servers(e.dst)},
+		"commerce": e.src.Keyspace("commerce", srcDB),
+		"customer": e.dst.Keyspace("customer", dstDB),
 	}
 	s := &router.Schema{VSchema: map[string]*router.KeyspaceVSchema{}, Rules: map[string]string{}}
 	for _, tb := range []string{"customer", "corder", "product"} {

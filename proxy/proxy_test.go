@@ -40,14 +40,9 @@ func startEnv(t *testing.T, opts ...func(*Config)) *env {
 		"CREATE TABLE customer_db.customer (customer_id BIGINT AUTO_INCREMENT PRIMARY KEY, email VARBINARY(128))",
 		"CREATE TABLE customer_db.corder (order_id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id BIGINT, sku VARBINARY(128), price BIGINT)")
 	e.commerce.WaitReplicas(t, 10*time.Second)
-	var reps []router.Server
-	for _, r := range e.commerce.Replicas {
-		tt, _ := router.ParseTabletType(r.Type)
-		reps = append(reps, router.Server{Address: r.Addr(), Type: tt})
-	}
 	ks := map[string]*router.Keyspace{
-		"commerce": {Name: "commerce", Database: "commerce", User: "root", Password: testcluster.RootPassword, Primary: e.commerce.Primary.Addr(), Replicas: reps},
-		"customer": {Name: "customer", Database: "customer_db", User: "root", Password: testcluster.RootPassword, Primary: e.customer.Primary.Addr()},
+		"commerce": e.commerce.Keyspace("commerce", "commerce"),
+		"customer": e.customer.Keyspace("customer", "customer_db"),
 	}
 	s := &router.Schema{VSchema: map[string]*router.KeyspaceVSchema{}, Rules: map[string]string{}}
 	s.AddTable("commerce", "product")

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the driver tests use to reach servers directly
+
+	"github.com/vtgate-lite/vtgate-lite/router"
 )
 
 // RootPassword is the password of root on every test server.
@@ -124,6 +126,20 @@ type Cluster struct {
 
 // Servers lists the primary first, then the replicas.
 func (c *Cluster) Servers() []*Server { return append([]*Server{c.Primary}, c.Replicas...) }
+
+// Keyspace describes the cluster as keyspace name on database, for a routing table: root's
+// credentials, the primary, and every replica with its tablet type.
+func (c *Cluster) Keyspace(name, database string) *router.Keyspace {
+	k := &router.Keyspace{Name: name, Database: database, User: "root", Password: RootPassword, Primary: c.Primary.Addr()}
+	for _, r := range c.Replicas {
+		tt, err := router.ParseTabletType(r.Type)
+		if err != nil {
+			panic(fmt.Sprintf("testcluster: replica %s: Options.Replicas has %q: %v", r.Addr(), r.Type, err))
+		}
+		k.Replicas = append(k.Replicas, router.Server{Address: r.Addr(), Type: tt})
+	}
+	return k
+}
 
 // Options say what to start.
 type Options struct {

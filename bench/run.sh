@@ -323,7 +323,7 @@ run_one() {
 	timeout --kill-after=10 $((DURATION + 60)) \
 		/usr/bin/time -o "$out.time" -f '%U %S' sysbench "$wl" --tables=1 --table-size="$TABLE_SIZE" \
 		--mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user="$user" --mysql-password="$pw" \
-		--mysql-db=sbtest "${psopt[@]}" \
+		--mysql-db=sbtest "${psopt[@]}" --mysql-ignore-errors=1213 \
 		--threads="$THREADS" --time="$DURATION" --percentile=99 run >"$out" 2>&1 || rc=$?
 	v1=$(cpu_ticks "$mid") m1=$(cpu_ticks "$MDB_PID") w1=$(date +%s.%N)
 	read -r h1 t1 < <(host_ticks)
@@ -357,7 +357,10 @@ run_one() {
 			echo "=== $wl ps=$mode via $target round $round: exit code $rc, ignored errors $ign"
 			grep -iE 'FATAL|error|warning|ALERT' "$out" | sort | uniq -c | sort -rn | head -20
 		} >>"$FAIL_LINES"
-		if [[ $target == proxy || $target == proxy_unix ]]; then
+		# Deadlocks (1213, the only error sysbench is told to retry) happen between sysbench's own
+		# transactions, directly as well: they are counted and shown, not failures. Any other
+		# error ends the sysbench run with a non-zero exit code.
+		if [[ $rc != 0 && ($target == proxy || $target == proxy_unix) ]]; then
 			PROXY_FAIL=1
 			log "!!! ERRORS through the proxy ($wl ps=$mode round $round): exit code $rc, ignored errors $ign"
 			grep -iE 'FATAL|error' "$out" | sort | uniq -c | sort -rn | head -10 >&2 || true
@@ -533,9 +536,10 @@ if [[ -s $SUMMARY.unix ]]; then
 		verdict "$wl ps=$mode proxy (unix-socket backend)/direct qps $r >= 0.60" "$(awk -v r="$r" 'BEGIN {print (r != "NA" && r+0 >= 0.6) ? 1 : 0}')"
 	done <"$SUMMARY.unix"
 fi
-tot() { awk -F'\t' -v t="$1" '$3==t {i += ($9=="NA" ? 0 : $9); if ($5 != 0) f++} END {printf "%d failed runs, %d ignored errors", f, i}' "$RES"; }
+tot() { awk -F'\t' -v t="$1" '$3==t {i += ($9=="NA" ? 0 : $9); if ($5 != 0) f++} END {printf "%d failed runs, %d retried deadlocks", f, i}' "$RES"; }
 verdict "zero errors through the proxy (proxy: $(tot proxy); direct: $(tot direct))" "$((1 - PROXY_FAIL))"
-echo "         (sysbench's \"ignored errors\" are its default --mysql-ignore-errors list: 1213 deadlock, 1020, 1205)"
+echo "         (sysbench runs with --mysql-ignore-errors=1213: an InnoDB deadlock between its own transactions"
+echo "          is retried and counted, as it happens directly too; any other error fails the run)"
 verdict "data check direct == proxy ($CONSISTENCY)" "$([[ $CONSISTENCY == ok ]] && echo 1 || echo 0)"
 verdict "RSS with $IDLE_CONNS idle clients $((RSS_IDLE / 1024)) MB < 200 MB" "$((RSS_IDLE < 200 * 1024 ? 1 : 0))"
 verdict "backend connections with idle clients $BE_IDLE <= $POOL_SIZE" "$((BE_IDLE <= POOL_SIZE ? 1 : 0))"

@@ -32,7 +32,7 @@ var settings = []setting{
 	{"pool.idle_timeout", 5 * time.Minute, "close backend connections idle this long (0 = never)"},
 	{"pool.wait_timeout", 10 * time.Second, "how long a statement waits for a free backend connection"},
 	{"backend_io", "blocking", "how a session waits for its backend's answer: blocking (a thread sleeps in read(2); faster) or poller (Go's network poller)"},
-	{"gomaxprocs", 0, "Go scheduler processors (0 = automatic: the number of CPUs, at least 16 with backend_io blocking; the GOMAXPROCS environment variable overrides)"},
+	{"gomaxprocs", 0, "Go scheduler processors (0 = automatic: the number of CPUs, at least 16 with backend_io blocking on Linux; the GOMAXPROCS environment variable overrides)"},
 	{"query_timeout", time.Duration(0), "per-statement timeout (0 = none)"},
 	{"max_replica_lag", 30 * time.Second, "do not read from replicas lagging more than this"},
 	{"transaction_mode", "single", "single, multi or twopc"},

@@ -34,15 +34,12 @@ type blockingConn struct {
 // another goroutine returns at once. A connection that is not a plain socket (TLS) is
 // returned unchanged.
 func toBlocking(nc net.Conn) net.Conn {
-	sc, ok := nc.(interface {
-		net.Conn
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return nc
-	}
-	switch nc.(type) {
-	case *net.TCPConn, *net.UnixConn:
+	var sc syscall.Conn
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
 	default:
 		return nc
 	}

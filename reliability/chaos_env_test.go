@@ -288,6 +288,21 @@ func (e *chaosEnv) waitWorkflow(what string, within time.Duration, cond func(map
 	return nil, 0
 }
 
+// copyProgressed waits until the copy moved half a second's worth of rows (copyRPS) past
+// last and returns the rows copied; false (and a test error) if the copy ended before copy
+// round round could start.
+func (e *chaosEnv) copyProgressed(round int, last int64, copyRPS int) (int64, bool) {
+	e.t.Helper()
+	m, _ := e.waitWorkflow("copying", 60*time.Second, func(m map[string]string) bool {
+		return m["state"] == "Running" || m["state"] == "Copying" && rowsCopied(m) > last+int64(copyRPS/2)
+	})
+	if m["state"] != "Copying" {
+		e.t.Errorf("the copy ended before copy round %d (raise CHAOS rows or lower copyRPS)", round)
+		return 0, false
+	}
+	return rowsCopied(m), true
+}
+
 func rowsCopied(m map[string]string) int64 {
 	var n int64
 	fmt.Sscan(m["rows_copied"], &n)

@@ -102,14 +102,10 @@ func TestChaosKillProxy(t *testing.T) {
 
 	var last int64
 	for round := 1; round <= sc.rounds; round++ {
-		m, _ := e.waitWorkflow("copying", 60*time.Second, func(m map[string]string) bool {
-			return m["state"] == "Running" || m["state"] == "Copying" && rowsCopied(m) > last+int64(sc.copyRPS/2)
-		})
-		if m["state"] != "Copying" {
-			t.Errorf("the copy ended before copy round %d (raise CHAOS rows or lower copyRPS)", round)
+		before, copying := e.copyProgressed(round, last, sc.copyRPS)
+		if !copying {
 			break
 		}
-		before := rowsCopied(m)
 		e.kill9()
 		killedAt := time.Now()
 		time.Sleep(500 * time.Millisecond) // writers see the proxy down
@@ -160,14 +156,10 @@ func TestChaosSourceRestarts(t *testing.T) {
 
 	var last int64
 	for round := 1; round <= sc.rounds; round++ {
-		m, _ := e.waitWorkflow("copying", 60*time.Second, func(m map[string]string) bool {
-			return m["state"] == "Running" || m["state"] == "Copying" && rowsCopied(m) > last+int64(sc.copyRPS/2)
-		})
-		if m["state"] != "Copying" {
-			t.Errorf("the copy ended before copy round %d (raise CHAOS rows or lower copyRPS)", round)
+		before, copying := e.copyProgressed(round, last, sc.copyRPS)
+		if !copying {
 			break
 		}
-		before := rowsCopied(m)
 		replica.Kill()
 		down := time.Now()
 		seen := e.waitLastError(5 * time.Second)

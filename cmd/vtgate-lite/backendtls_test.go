@@ -44,23 +44,8 @@ vschema:
 // probe at start, the collation lookup, and the migration engine's connections and binlog
 // stream. A connection that skipped TLS fails loudly instead of passing unnoticed.
 func TestBackendTLS(t *testing.T) {
-	opts := testcluster.Options{TLS: true, RequireSecureTransport: true}
-	copts := opts
-	copts.Replicas, copts.Databases = []string{"replica"}, []string{"commerce"}
-	commerce := testcluster.Start(t, copts)
-	topts := opts
-	topts.Databases = []string{"customer"}
-	customer := testcluster.Start(t, topts)
-	commerce.Primary.Exec(t,
-		"CREATE TABLE commerce.product (sku VARCHAR(10) PRIMARY KEY, n INT)",
-		"INSERT INTO commerce.product VALUES ('a', 1), ('b', 2)")
-	commerce.WaitReplicas(t, 10*time.Second)
+	commerce, customer, dir := startCommerceCustomer(t, testcluster.Options{TLS: true, RequireSecureTransport: true})
 	replica := commerce.Replicas[0]
-
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "vschema_commerce.json"), []byte(`{"tables": {"product": {}}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// Each cluster has its own CA: the proxy trusts a bundle of both.
 	var bundle []byte
 	for _, f := range []string{commerce.CA, customer.CA} {

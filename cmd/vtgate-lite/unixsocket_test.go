@@ -19,18 +19,8 @@ import (
 // socket connection's host as "localhost" (a TCP one as 127.0.0.1:port), which is how the
 // test knows which transport a statement used.
 func TestUnixSocketBackends(t *testing.T) {
-	commerce := testcluster.Start(t, testcluster.Options{Replicas: []string{"replica"}, Databases: []string{"commerce"}})
-	customer := testcluster.Start(t, testcluster.Options{Databases: []string{"customer"}})
-	commerce.Primary.Exec(t,
-		"CREATE TABLE commerce.product (sku VARCHAR(10) PRIMARY KEY, n INT)",
-		"INSERT INTO commerce.product VALUES ('a', 1), ('b', 2)")
-	commerce.WaitReplicas(t, 10*time.Second)
+	commerce, customer, dir := startCommerceCustomer(t, testcluster.Options{})
 	replica := commerce.Replicas[0]
-
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "vschema_commerce.json"), []byte(`{"tables": {"product": {}}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	listen, httpAddr := freeAddr(t), freeAddr(t)
 	ks := fmt.Sprintf("  commerce:\n    user: root\n    password: %s\n    primary: %s\n    replicas:\n      - {address: %s, type: replica}\n",
 		testcluster.RootPassword, commerce.Primary.Socket(), replica.Socket()) +
@@ -76,4 +66,26 @@ func TestUnixSocketBackends(t *testing.T) {
 	if n := customer.Primary.QueryString(t, "select count(*) from information_schema.processlist where command like 'Binlog Dump%' and host = 'localhost'"); n != "1" {
 		t.Errorf("binlog readers on customer over the socket: %s, want 1 (the reverse stream)", n)
 	}
+}
+
+// startCommerceCustomer starts keyspace commerce (a primary and a replica, table product with
+// two rows) and an empty keyspace customer, both with opts, and returns them with a temporary
+// directory holding vschema_commerce.json.
+func startCommerceCustomer(t *testing.T, opts testcluster.Options) (commerce, customer *testcluster.Cluster, dir string) {
+	t.Helper()
+	copts := opts
+	copts.Replicas, copts.Databases = []string{"replica"}, []string{"commerce"}
+	commerce = testcluster.Start(t, copts)
+	topts := opts
+	topts.Databases = []string{"customer"}
+	customer = testcluster.Start(t, topts)
+	commerce.Primary.Exec(t,
+		"CREATE TABLE commerce.product (sku VARCHAR(10) PRIMARY KEY, n INT)",
+		"INSERT INTO commerce.product VALUES ('a', 1), ('b', 2)")
+	commerce.WaitReplicas(t, 10*time.Second)
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "vschema_commerce.json"), []byte(`{"tables": {"product": {}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return commerce, customer, dir
 }

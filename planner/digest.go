@@ -17,7 +17,17 @@ import "strings"
 // ok is false when the text is not one plain statement that can be scanned safely: comments
 // (they may hold executable /*! ... */ code or optimizer hints), a ';', a '?' placeholder, an
 // unterminated quote, or a backslash outside a string.
-func Digest(sql string) (digest string, ok bool) {
+func Digest(sql string) (digest string, ok bool) { return DigestMode(sql, 0) }
+
+// DigestMode is Digest for a session whose server reads text under mode: with
+// NO_BACKSLASH_ESCAPES a backslash in a string is itself; "..." is kept byte for byte either
+// way (a string or, with ANSI_QUOTES, an identifier). A mode that is unknown or foreign has no
+// digest.
+func DigestMode(sql string, mode Mode) (digest string, ok bool) {
+	if mode&(ModeUnknown|ModeForeign) != 0 {
+		return "", false
+	}
+	escapes := mode&ModeNoBackslashEscapes == 0
 	var b strings.Builder
 	b.Grow(len(sql))
 	changed := false
@@ -25,7 +35,7 @@ func Digest(sql string) (digest string, ok bool) {
 		c := sql[i]
 		switch {
 		case c == '\'':
-			end, ok := skipQuoted(sql, i, '\'')
+			end, ok := skipQuoted(sql, i, '\'', escapes)
 			if !ok {
 				return "", false
 			}
@@ -33,7 +43,7 @@ func Digest(sql string) (digest string, ok bool) {
 			changed = true
 			i = end
 		case c == '"' || c == '`':
-			end, ok := skipQuoted(sql, i, c)
+			end, ok := skipQuoted(sql, i, c, escapes && !(c == '"' && mode&ModeANSIQuotes != 0))
 			if !ok {
 				return "", false
 			}
@@ -75,7 +85,7 @@ func Digest(sql string) (digest string, ok bool) {
 // DigestReusable reports whether p may serve every statement with the same digest: a Route
 // that sends the client's own text (its literals included) and depends on nothing else.
 func DigestReusable(p *Plan) bool {
-	return p.Kind == Route && p.Query == "" && !p.LocalInfile
+	return p.Kind == Route && p.Query == "" && !p.LocalInfile && !p.Unparsed
 }
 
 // wordByte reports a byte of an unquoted word: a keyword, an identifier (MySQL allows '$' and
@@ -85,12 +95,13 @@ func wordByte(c byte) bool {
 }
 
 // skipQuoted returns the index after the quoted run starting at sql[i] (a doubled quote
-// stands for itself; a backslash escapes the next byte inside '...' and "...", not in `...`).
-func skipQuoted(sql string, i int, q byte) (int, bool) {
+// stands for itself; with escapes, a backslash escapes the next byte inside '...' and "...",
+// never in `...`).
+func skipQuoted(sql string, i int, q byte, escapes bool) (int, bool) {
 	for j := i + 1; j < len(sql); j++ {
 		switch sql[j] {
 		case '\\':
-			if q != '`' {
+			if escapes && q != '`' {
 				j++
 			}
 		case q:

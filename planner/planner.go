@@ -37,6 +37,8 @@ const (
 type Session struct {
 	Keyspace   string
 	TabletType router.TabletType
+	// Mode is how the session's server reads statement text (its sql_mode and version).
+	Mode Mode
 }
 
 // Setting is one tracked session variable and the statement that sets it.
@@ -66,6 +68,9 @@ type Plan struct {
 	Pulls []Pull `json:"pulls,omitempty"`
 	// LocalInfile marks LOAD DATA LOCAL INFILE (the client must allow local files).
 	LocalInfile bool `json:"local_infile,omitempty"`
+	// Unparsed marks a statement the parser could not read, sent unchanged to the session
+	// keyspace's primary (planUnparsed).
+	Unparsed bool `json:"unparsed,omitempty"`
 
 	// Use
 	UseType bool `json:"-"` // the USE named a tablet type

@@ -19,6 +19,7 @@ type golden struct {
 	Query    string          `json:"query"`
 	Keyspace string          `json:"session_keyspace,omitempty"`
 	Tablet   string          `json:"session_tablet_type,omitempty"`
+	SQLMode  string          `json:"sql_mode,omitempty"`
 	Plan     json.RawMessage `json:"plan,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }
@@ -30,6 +31,10 @@ func goldenTable(t *testing.T) *router.Table {
 	}
 	s := &router.Schema{VSchema: map[string]*router.KeyspaceVSchema{}, Rules: map[string]string{
 		"corder@replica": "customer.corder",
+		// moved: a table a workflow moved from commerce to customer (writes switched).
+		"moved": "customer.moved", "commerce.moved": "customer.moved", "customer.moved": "customer.moved",
+		// staying: a workflow from commerce to customer before its switch.
+		"staying": "commerce.staying", "commerce.staying": "commerce.staying", "customer.staying": "commerce.staying",
 	}}
 	s.AddTable("commerce", "product")
 	s.AddTable("customer", "customer")
@@ -63,15 +68,15 @@ func TestGoldenPlans(t *testing.T) {
 			if c.Tablet != "" {
 				sess.TabletType, _ = router.ParseTabletType(c.Tablet)
 			}
+			if c.SQLMode != "" {
+				sess.Mode = ParseSQLMode(c.SQLMode)
+			}
+			sess.Mode = sess.Mode.WithVersion(101106)
 			var got json.RawMessage
 			var gotErr string
-			stmt, err := parser.Parse(c.Query)
+			p, err := PlanSQL(parser, c.Query, sess, rt)
 			if err == nil {
-				var p *Plan
-				p, err = Build(stmt, c.Query, sess, rt)
-				if err == nil {
-					got, _ = json.MarshalIndent(p, "      ", "  ")
-				}
+				got, _ = json.MarshalIndent(p, "      ", "  ")
 			}
 			if err != nil {
 				var e *sqlerr.Error

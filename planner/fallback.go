@@ -392,7 +392,7 @@ func scanText(sql string, mode Mode, sc *scanResult, seen map[nameRef]bool, top 
 		}
 		if q, ok := name(i, isDot(i-1)); ok {
 			add("", q) // b of a.b is taken alone too (a may be an alias)
-			if isDot(i+1) {
+			if isDot(i + 1) {
 				if n, ok := name(i+2, true); ok {
 					add(q, n)
 				}

@@ -78,14 +78,14 @@ func ParseSQLMode(v string) Mode {
 type tokKind uint8
 
 const (
-	tokWord     tokKind = iota // keyword, bare identifier or number
-	tokIdent                   // `...`, or "..." under ANSI_QUOTES
-	tokString                  // '...', or "..." without ANSI_QUOTES
-	tokVariable                // @x, @'x', @@x, @@session.x
-	tokPunct                   // one character, or || := <=> ...
-	tokComment                 // -- ..., # ..., /* ... */, a /*!NNNNN ... */ the server skips
-	tokCodeOpen                // the opening of an executed /*! ... */ or /*M! ... */ (its content is code)
-	tokCodeClose               // the */ closing it
+	tokWord      tokKind = iota // keyword, bare identifier or number
+	tokIdent                    // `...`, or "..." under ANSI_QUOTES
+	tokString                   // '...', or "..." without ANSI_QUOTES
+	tokVariable                 // @x, @'x', @@x, @@session.x
+	tokPunct                    // one character, or || := <=> ...
+	tokComment                  // -- ..., # ..., /* ... */, a /*!NNNNN ... */ the server skips
+	tokCodeOpen                 // the opening of an executed /*! ... */ or /*M! ... */ (its content is code)
+	tokCodeClose                // the */ closing it
 )
 
 // token is one lexical unit: src[start:end]. quote is the delimiter of a quoted token.
@@ -277,7 +277,9 @@ func (l *lexer) variable(i int) token {
 	return token{kind: tokVariable, start: i, end: j}
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 // value returns what a quoted token stands for (quotes removed, doubled quotes and, in
 // strings read with escapes, backslash escapes decoded); a word's text unchanged.

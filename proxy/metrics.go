@@ -22,6 +22,7 @@ type metrics struct {
 	panics      prometheus.Counter
 	heldTotal   prometheus.Counter
 	holdSeconds prometheus.Histogram
+	unparsed    *prometheus.CounterVec
 
 	errMu    sync.Mutex
 	errCache map[uint16]prometheus.Counter
@@ -78,6 +79,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "How long held statements waited during traffic switches.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{Name: "vtgate_lite_handler_panics_total",
 			Help: "Client handlers that panicked (the client was disconnected)."}),
+		unparsed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_unparsed_statements_total",
+			Help: "Statements the parser could not read: sent unchanged to the session keyspace's primary (sent), or refused because they may name a table routed elsewhere (refused)."}, []string{"result"}),
 		pool: &poolMetrics{
 			open:    prometheus.NewDesc("vtgate_lite_pool_connections", "Backend connections open, by server.", []string{"keyspace", "server"}, nil),
 			idle:    prometheus.NewDesc("vtgate_lite_pool_idle_connections", "Idle backend connections, by server.", []string{"keyspace", "server"}, nil),
@@ -88,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.queries, m.latency, m.errors, m.clients, m.openTx, m.authFail, m.planCache, m.held,
-			m.heldTotal, m.holdSeconds, m.panics, m.pool)
+			m.heldTotal, m.holdSeconds, m.panics, m.pool, m.unparsed)
 	}
 	return m
 }

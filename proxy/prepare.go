@@ -21,7 +21,7 @@ const maxStmtsPerConn = 256
 
 func (s *session) prepare(query string) error {
 	rt := s.p.cfg.Routing.Load()
-	e, err := s.p.plan(query, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt)
+	e, err := s.p.plan(query, s.planSession(), rt)
 	if err != nil {
 		return s.writeErr(err)
 	}
@@ -164,8 +164,7 @@ func (s *session) execute(pkt []byte) error {
 		values = pkt[pos:]
 	}
 	rt := s.p.cfg.Routing.Load()
-	sess := planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}
-	e, err := s.p.plan(st.query, sess, rt)
+	e, err := s.p.plan(st.query, s.planSession(), rt)
 	if err != nil {
 		return s.writeErr(err)
 	}
@@ -180,8 +179,12 @@ func (s *session) execute(pkt []byte) error {
 	defer s.leave()
 	pl := e.plan
 	start := timeNow()
+	if pl.Unparsed {
+		s.p.unparsedSent.Inc()
+	}
 	failed, err := s.executeOn(rt, pl, st, nullmap, values)
 	_ = failed
+	s.afterRoute(pl, st.query)
 	e.queries.Inc()
 	e.latency.Observe(timeNow().Sub(start).Seconds())
 	st.longData = nil

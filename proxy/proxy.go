@@ -9,7 +9,6 @@ import (
 	"net"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +95,9 @@ type Proxy struct {
 
 	collMu     sync.Mutex
 	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
+
+	modes                         serverModes // primaries' global sql_mode and version
+	unparsedSent, unparsedRefused prometheus.Counter
 }
 
 // backendTLSOption makes a go-mysql connection to addr use backend_tls (none when disabled).
@@ -185,6 +187,8 @@ func New(cfg Config) (*Proxy, error) {
 	p.cacheHit = p.metrics.planCache.WithLabelValues("hit")
 	p.cacheDigestHit = p.metrics.planCache.WithLabelValues("digest_hit")
 	p.cacheMiss = p.metrics.planCache.WithLabelValues("miss")
+	p.unparsedSent = p.metrics.unparsed.WithLabelValues("sent")
+	p.unparsedRefused = p.metrics.unparsed.WithLabelValues("refused")
 	empty := map[poolKey]*pool{}
 	p.poolIndex.Store(&empty)
 	p.metrics.pool.pools = p.allPools
@@ -399,6 +403,7 @@ type planKey struct {
 	sql      string
 	keyspace string
 	tt       router.TabletType
+	mode     planner.Mode // how the server reads the text: part of the key at the cost of an integer
 }
 
 type cachedPlan struct {
@@ -447,7 +452,7 @@ func (c *planCache) clear() {
 // plan returns the plan of sql for the session, from the cache when the routing table has
 // not changed since it was made. Statements are parsed once per text.
 func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cachedPlan, error) {
-	k := planKey{sql, sess.Keyspace, sess.TabletType}
+	k := planKey{sql, sess.Keyspace, sess.TabletType, sess.Mode}
 	if e := p.plans.get(k); e != nil && e.version == rt.Version {
 		p.cacheHit.Inc()
 		return e, nil
@@ -455,25 +460,24 @@ func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cache
 	// The same statement with other literal values (planner.Digest): its Route plan, which
 	// sends the client's own text, serves this one too. The digest key starts with a NUL byte,
 	// which no statement text does.
-	digest, hasDigest := planner.Digest(sql)
+	digest, hasDigest := planner.DigestMode(sql, sess.Mode)
 	var dk planKey
 	if hasDigest {
-		dk = planKey{"\x00" + digest, sess.Keyspace, sess.TabletType}
+		dk = planKey{"\x00" + digest, sess.Keyspace, sess.TabletType, sess.Mode}
 		if e := p.plans.get(dk); e != nil && e.version == rt.Version {
 			p.cacheDigestHit.Inc()
 			return e, nil
 		}
 	}
 	p.cacheMiss.Inc()
-	stmt, err := p.parser.Parse(sql)
+	pl, err := planner.PlanSQL(p.parser, sql, sess, rt)
 	if err != nil {
 		if errors.Is(err, sqlparser.ErrEmpty) {
 			return nil, sqlerr.New(1065, "42000", "Query was empty")
 		}
-		return nil, sqlerr.New(sqlerr.ERParse, "42000", "%s", strings.TrimSpace(syntaxMessage(err)))
-	}
-	pl, err := planner.Build(stmt, sql, sess, rt)
-	if err != nil {
+		if planner.IsRefusal(err) {
+			p.unparsedRefused.Inc()
+		}
 		return nil, err
 	}
 	ks := pl.Keyspace
@@ -494,14 +498,6 @@ func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cache
 
 func cacheable(pl *planner.Plan) bool {
 	return pl.Kind == planner.Route || pl.Kind == planner.CrossKeyspace || pl.Kind == planner.Begin || pl.Kind == planner.Commit || pl.Kind == planner.Rollback
-}
-
-func syntaxMessage(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "syntax error"); i >= 0 {
-		return "You have an error in your SQL syntax; " + msg[i:]
-	}
-	return "You have an error in your SQL syntax; " + msg
 }
 
 // keyspaceNames lists the keyspaces a user may see.

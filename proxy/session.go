@@ -61,6 +61,8 @@ type session struct {
 
 	xaID  string // the open two-phase transaction's gtrid ("" when none)
 	xaSeq int
+
+	sqlMode sessionMode // how the session's server reads statement text (sqlmode.go)
 }
 
 type runningQuery struct {
@@ -203,6 +205,7 @@ func (s *session) reset() {
 	s.savepoints = nil
 	s.txLost = ""
 	s.stmts = map[uint32]*clientStmt{}
+	s.sqlMode = sessionMode{}
 	_ = s.initCollation() // known already: the lookup is cached from the handshake
 }
 
@@ -217,6 +220,7 @@ func (s *session) use(db string) error {
 		return sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
 	}
 	s.keyspace = pl.Keyspace
+	s.sqlMode.ready = false // another keyspace's server: its default mode and version
 	if pl.UseType || pl.Keyspace == "" {
 		s.tabletType = pl.TabletType
 	} else {
@@ -228,11 +232,7 @@ func (s *session) use(db string) error {
 // query handles COM_QUERY, splitting multi-statements when the client allows them.
 func (s *session) query(sql string, pkt []byte) error {
 	if s.c.Capabilities&clientMultiStatements != 0 && strings.IndexByte(sql, ';') >= 0 {
-		pieces, err := s.p.parser.SplitStatementToPieces(sql)
-		if err != nil {
-			return s.writeErr(sqlerr.New(sqlerr.ERParse, "42000", "%s", syntaxMessage(err)))
-		}
-		if len(pieces) > 1 {
+		if pieces := planner.SplitStatements(sql, s.parseMode()); len(pieces) > 1 {
 			for i, piece := range pieces {
 				more := i < len(pieces)-1
 				failed, err := s.statement(piece, nil, more)
@@ -257,11 +257,14 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 	}
 	start := time.Now()
 	rt := s.p.cfg.Routing.Load()
-	e, err := s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt)
+	e, err := s.p.plan(sql, s.planSession(), rt)
 	if err != nil {
 		return true, s.writeErr(err)
 	}
 	pl := e.plan
+	if pl.Unparsed {
+		s.p.unparsedSent.Inc()
+	}
 	if pl.Kind == planner.Route || pl.Kind == planner.CrossKeyspace {
 		if e, rt, err = s.admit(e, sql, rt); err != nil {
 			return true, s.writeErr(err)
@@ -276,6 +279,7 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 			raw = nil
 		}
 		failed, err = s.route(rt, pl, sql, raw, more)
+		s.afterRoute(pl, sql)
 	} else {
 		failed, err = s.local(rt, pl, sql, more)
 	}
@@ -308,7 +312,7 @@ func (s *session) admit(e *cachedPlan, sql string, rt *router.Table) (*cachedPla
 		}
 		rt = s.p.cfg.Routing.Load()
 		var err error
-		if e, err = s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt); err != nil {
+		if e, err = s.p.plan(sql, s.planSession(), rt); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -890,11 +894,16 @@ func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 		if err != nil {
 			return err
 		}
+		modeChanged := false
 		for _, st := range pl.Settings {
 			if _, err := c.exec(st.SQL); err != nil {
 				pool.discard(c) // its settings are now unknown
 				return err
 			}
+			modeChanged = modeChanged || st.Name == "sql_mode"
+		}
+		if modeChanged {
+			s.readSessionMode(c) // the value as the server computed it
 		}
 		c.settings = key
 		pool.put(c)
@@ -992,7 +1001,11 @@ func (s *session) vexplain(rt *router.Table, pl *planner.Plan, more bool) (bool,
 			if inner.TabletType != router.Primary {
 				servers = k.Servers(inner.TabletType)
 			}
-			rows = append(rows, []string{"Route", inner.Keyspace, inner.TabletType.String(), strings.Join(servers, ","), inner.Query, strings.Join(inner.Rules, ",")})
+			op := "Route"
+			if inner.Unparsed {
+				op = "Route (unparsed: sent unchanged)"
+			}
+			rows = append(rows, []string{op, inner.Keyspace, inner.TabletType.String(), strings.Join(servers, ","), inner.Query, strings.Join(inner.Rules, ",")})
 		} else {
 			b, _ := json.Marshal(inner)
 			rows = append(rows, []string{string(inner.Kind), inner.Keyspace, "", "", string(b), ""})

@@ -103,7 +103,10 @@ func planUnparsed(parser *sqlparser.Parser, sql string, perr error, sess Session
 	for _, t := range rt.VSchemaTables(sess.Keyspace) {
 		known[strings.ToLower(t)] = true
 	}
-	for _, n := range sc.names {
+	// Qualified names first: their reasons are the more precise.
+	names := slices.Clone(sc.names)
+	sort.SliceStable(names, func(i, j int) bool { return names[i].qualifier != "" && names[j].qualifier == "" })
+	for _, n := range names {
 		table, rule, err := checkName(n, sess.Keyspace, k, rt)
 		if err != nil {
 			return nil, refuse(err.Error(), perr)

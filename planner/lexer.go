@@ -470,10 +470,8 @@ func SplitStatements(sql string, mode Mode) []string {
 			case ";":
 				if depth <= 0 {
 					depth = 0
-					code = false
 					push(t.start)
 					start = t.end
-					code = false
 				}
 				atStart = true
 			case ":":

@@ -159,6 +159,27 @@ func TestSQLModeParsing(t *testing.T) {
 		same(`SELECT "sku" FROM product ORDER BY 1`, prepared) // a string again
 	}
 
+	// Statements the proxy rewrites (customer.customer is customer_db.customer on its server):
+	// a misread would change the answer, not only the route.
+	if o := run(t, proxied, "INSERT INTO customer.customer (customer_id, email) VALUES (1, 'a@x')", false); o.Code != 0 {
+		t.Fatal(o)
+	}
+	for _, prepared := range []bool{false, true} {
+		for _, c := range []struct{ mode, q, want string }{
+			{"ANSI_QUOTES", `SELECT "email", 'lit' FROM customer.customer WHERE "customer_id" = 1`, "[[a@x lit]]"},
+			{"NO_BACKSLASH_ESCAPES", `SELECT 'C:\path', 'it''s', email FROM customer.customer WHERE email <> 'x\'`, `[[C:\path it's a@x]]`},
+			{"NO_BACKSLASH_ESCAPES,ANSI_QUOTES", `SELECT "email", 'a\' FROM customer.customer`, `[[a@x a\]]`},
+			{"", `SELECT 'C:\\path', "email" FROM customer.customer`, `[[C:\path email]]`},
+		} {
+			if o := run(t, proxied, "SET sql_mode = '"+c.mode+"'", prepared); o.Code != 0 {
+				t.Fatal(o)
+			}
+			if o := run(t, proxied, c.q, prepared); o.String() != c.want {
+				t.Errorf("sql_mode %q: %s (prepared %v): %s, want %s", c.mode, c.q, prepared, o, c.want)
+			}
+		}
+	}
+
 	// A write under NO_BACKSLASH_ESCAPES stores what the server reads.
 	set("SET sql_mode = 'NO_BACKSLASH_ESCAPES'", false)
 	if o := run(t, proxied, `INSERT INTO product VALUES ('a\\b', 'C:\path', 1)`, false); o.Code != 0 {

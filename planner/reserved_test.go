@@ -13,6 +13,9 @@ import (
 // TestReservedWordsAreReserved: every word the table scan skips is refused by MariaDB as a
 // bare table name (else skipping it could miss a table).
 func TestReservedWordsAreReserved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a MariaDB server: not in -short")
+	}
 	c := testcluster.Start(t, testcluster.Options{Databases: []string{"rw"}})
 	db, err := sql.Open("mysql", c.Primary.DSN("rw"))
 	if err != nil {

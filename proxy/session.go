@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -902,14 +903,26 @@ func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 			}
 			modeChanged = modeChanged || st.Name == "sql_mode"
 		}
+		settings := pl.Settings
 		if modeChanged {
-			s.readSessionMode(c) // the value as the server computed it
+			// The value as the server computed it; replayed as that literal, so that
+			// CONCAT(@@sql_mode, ...) gives every connection the session's value.
+			if lit := s.readSessionMode(c); lit != "" {
+				next["sql_mode"] = lit
+				key, sqls = settingsKey(next)
+				settings = slices.Clone(settings)
+				for i := range settings {
+					if settings[i].Name == "sql_mode" {
+						settings[i].SQL = lit
+					}
+				}
+			}
 		}
 		c.settings = key
 		pool.put(c)
 		// Connections already held by the session get the new settings too.
 		for _, held := range s.heldConns() {
-			for _, st := range pl.Settings {
+			for _, st := range settings {
 				if _, err := held.exec(st.SQL); err != nil {
 					return err
 				}

@@ -114,15 +114,21 @@ func (s *session) modeSet(flags planner.Mode) {
 }
 
 // readSessionMode asks c, which has just run the session's SET of sql_mode, for the result.
-func (s *session) readSessionMode(c *backendConn) {
-	mode := planner.ModeUnknown
+// It returns a SET of that value as a literal ("" when it could not be read).
+func (s *session) readSessionMode(c *backendConn) string {
+	mode, lit := planner.ModeUnknown, ""
 	_ = c.query("SELECT @@SESSION.sql_mode", 1, func(_ []colInfo, row [][]byte) error {
-		if len(row) == 1 {
-			mode = planner.ParseSQLMode(string(row[0]))
+		if len(row) == 1 && row[0] != nil {
+			v := string(row[0])
+			mode = planner.ParseSQLMode(v)
+			if strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_,") == "" { // mode names only: safe to quote
+				lit = "SET SESSION sql_mode = '" + v + "'"
+			}
 		}
 		return nil
 	})
 	s.modeSet(mode)
+	return lit
 }
 
 // afterRoute notes a change of sql_mode the proxy sent without tracking it: a SET on a

@@ -47,7 +47,7 @@ func TestNormalize(t *testing.T) {
 	}{
 		{"default mode: unchanged", `select "a\"b", 'c\'d' from t`, def, `select "a\"b", 'c\'d' from t`},
 		{"ansi: double quotes are an identifier", `select "sku" from product`, ansi, "select `sku` from product"},
-		{"ansi: doubled double quote and backquote inside", `select "a""b`+"`"+`c" from t`, ansi, "select `a\"b``c` from t"},
+		{"ansi: doubled double quote and backquote inside", `select "a""b` + "`" + `c" from t`, ansi, "select `a\"b``c` from t"},
 		{"ansi: single quoted stays a string", `select 'x"y' from t`, ansi, `select 'x"y' from t`},
 		{"ansi: backslash in an identifier is itself", `select "a\" from t`, ansi, "select `a\\` from t"},
 		{"nbe: backslash doubled", `select 'C:\path', 'it''s'`, nbe, `select 'C:\\path', 'it''s'`},

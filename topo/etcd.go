@@ -335,8 +335,10 @@ func (r *etcdReg) margin() time.Duration { return r.e.opts.LeaseTTL / 5 }
 
 func (r *etcdReg) SetRevision(rev int64) {
 	r.mu.Lock()
-	changed := r.inst.RevisionServed != rev
-	r.inst.RevisionServed = rev
+	changed := rev > r.inst.RevisionServed // revisions served only grow
+	if changed {
+		r.inst.RevisionServed = rev
+	}
 	r.mu.Unlock()
 	if changed {
 		r.poke()

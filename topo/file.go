@@ -159,7 +159,7 @@ func (r *fileReg) snapshot() Instance {
 
 func (r *fileReg) SetRevision(rev int64) {
 	r.mu.Lock()
-	r.inst.RevisionServed = rev
+	r.inst.RevisionServed = max(r.inst.RevisionServed, rev) // revisions served only grow
 	r.mu.Unlock()
 }
 

@@ -56,7 +56,8 @@ type Instance struct {
 
 // Registration is an instance's entry in the registry.
 type Registration interface {
-	// SetRevision records the routing revision this instance now serves.
+	// SetRevision records the routing revision this instance now serves (a lower one than
+	// recorded is ignored).
 	SetRevision(rev int64)
 	// SetWorkflows records the workflows this instance runs.
 	SetWorkflows(names []string)

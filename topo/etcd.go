@@ -15,6 +15,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/vtgate-lite/vtgate-lite/router"
 	"github.com/vtgate-lite/vtgate-lite/sqlerr"
@@ -70,6 +72,12 @@ func OpenEtcd(opts EtcdOptions) (*Etcd, error) {
 		// often than every 5 s (--grpc-keepalive-min-time).
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
+		// Reconnect within a second of etcd coming back (gRPC's default backoff grows to
+		// 2 minutes), so instances catch up quickly after an outage.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("topo: etcd client for %s: %w", strings.Join(opts.Endpoints, ","), err)

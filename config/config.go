@@ -72,6 +72,14 @@ type Migration struct {
 	MaxSourceLag      time.Duration // > 0
 }
 
+// Topo says where the routing schema and the instance registry live.
+type Topo struct {
+	Implementation string   // file | etcd
+	Address        []string // etcd endpoints (host:port), empty for file
+	Root           string   // etcd key prefix, "/..." without a trailing "/"
+	LeaseTTL       time.Duration
+}
+
 // Config is the validated configuration. Every path in it is absolute except StateDir,
 // which is kept as given (relative to the working directory, like Vitess's VTDATAROOT).
 type Config struct {
@@ -104,6 +112,7 @@ type Config struct {
 	BackendTLS BackendTLS
 	Hold       Hold
 	Migration  Migration
+	Topo       Topo
 
 	LogLevel  string // debug | info | warn | error
 	LogFormat string // text | json
@@ -306,6 +315,7 @@ func (l *loader) build() *Config {
 		CopyRowsPerSecond: l.intAtLeast("migration.copy_rows_per_second", 0),
 		MaxSourceLag:      l.durationAtLeast("migration.max_source_lag", 1),
 	}
+	c.Topo = l.topo()
 	c.LogLevel = l.oneOf("log_level", "debug", "info", "warn", "error")
 	c.LogFormat = l.oneOf("log_format", "text", "json")
 
@@ -437,6 +447,44 @@ func (l *loader) backendTLS() BackendTLS {
 	}
 	l.readable("backend_tls.ca", b.CA)
 	return b
+}
+
+// topo reads the topo section: etcd needs its endpoints, the file store (state_dir) takes none.
+func (l *loader) topo() Topo {
+	t := Topo{
+		Implementation: l.oneOf("topo.implementation", "file", "etcd"),
+		Root:           l.str("topo.root"),
+		LeaseTTL:       l.durationAtLeast("topo.lease_ttl", 1),
+	}
+	addr := l.str("topo.address")
+	switch {
+	case t.Implementation == "file" && addr != "":
+		l.fail("topo.address", "set but topo.implementation is file (want etcd to use it)")
+	case t.Implementation == "etcd" && addr == "":
+		l.fail("topo.address", "required when topo.implementation is etcd (host:port[,host:port...])")
+	case t.Implementation == "etcd":
+		seen := map[string]bool{}
+		for _, a := range strings.Split(addr, ",") {
+			a = strings.TrimSpace(a)
+			if err := checkHostPort(a, false); err != nil || filepath.IsAbs(a) {
+				l.fail("topo.address", "%q is not host:port", a)
+				continue
+			}
+			if seen[a] {
+				l.fail("topo.address", "%s is listed twice", a)
+				continue
+			}
+			seen[a] = true
+			t.Address = append(t.Address, a)
+		}
+	}
+	if r := t.Root; !strings.HasPrefix(r, "/") || r == "/" || strings.HasSuffix(r, "/") || strings.Contains(r, "//") || strings.ContainsAny(r, " \t\n") {
+		l.fail("topo.root", "%q is not a key prefix like /vtgate-lite (a leading /, no trailing /, no spaces)", r)
+	}
+	if t.LeaseTTL > 0 && (t.LeaseTTL < 2*time.Second || t.LeaseTTL%time.Second != 0) {
+		l.fail("topo.lease_ttl", "%s: want whole seconds, at least 2s (etcd leases count in seconds)", t.LeaseTTL)
+	}
+	return t
 }
 
 // parseNativeHash decodes "*<40 hex>" into the 20-byte hash.

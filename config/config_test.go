@@ -126,6 +126,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxRowsInMemory: 100000,
 		Hold:            Hold{MaxStatements: 10000, MaxWait: 65 * time.Second},
 		Migration:       Migration{CopyBatchRows: 10000, CopyRowsPerSecond: 0, MaxSourceLag: 30 * time.Second},
+		Topo:            Topo{Implementation: "file", Root: "/vtgate-lite", LeaseTTL: 10 * time.Second},
 		LogLevel:        "info",
 		LogFormat:       "text",
 	}
@@ -166,6 +167,7 @@ tls: {cert: certs/server.pem, key: certs/server.key, ca: certs/ca.pem, require: 
 backend_tls: {enabled: true, ca: certs/ca.pem}
 hold: {max_statements: 5, max_wait: 2s}
 migration: {copy_batch_rows: 100, copy_rows_per_second: 1000, max_source_lag: 1m}
+topo: {implementation: ETCD, address: "etcd1:2379, etcd2:2379", root: /prod/vtgate-lite, lease_ttl: 5s}
 log_level: DEBUG
 log_format: json
 `,
@@ -188,6 +190,7 @@ log_format: json
 		BackendTLS: BackendTLS{Enabled: true, CA: filepath.Join(dir, "certs/ca.pem")},
 		Hold:       Hold{MaxStatements: 5, MaxWait: 2 * time.Second},
 		Migration:  Migration{CopyBatchRows: 100, CopyRowsPerSecond: 1000, MaxSourceLag: time.Minute},
+		Topo:       Topo{Implementation: "etcd", Address: []string{"etcd1:2379", "etcd2:2379"}, Root: "/prod/vtgate-lite", LeaseTTL: 5 * time.Second},
 		LogLevel:   "debug", LogFormat: "json",
 		ConfigFile: filepath.Join(dir, "c.yaml"),
 	}
@@ -316,6 +319,22 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: backend_tls.ca: set but backend_tls.enabled is false`},
 		{name: "backend tls ca and skip verify", yaml: "backend_tls: {enabled: true, ca: ca.pem, skip_verify: true}\n",
 			files: map[string]string{"ca.pem": "x"}, want: `config: backend_tls.skip_verify: cannot be combined with backend_tls.ca`},
+
+		{name: "topo implementation", yaml: "topo: {implementation: zookeeper}\n", want: `config: topo.implementation: "zookeeper" (want file or etcd)`},
+		{name: "topo etcd without address", yaml: "topo: {implementation: etcd}\n",
+			want: `config: topo.address: required when topo.implementation is etcd`},
+		{name: "topo address with file", yaml: "topo: {address: 'etcd:2379'}\n", want: `config: topo.address: set but topo.implementation is file`},
+		{name: "topo address not host:port", yaml: "topo: {implementation: etcd, address: 'etcd:2379,etcd'}\n",
+			want: `config: topo.address: "etcd" is not host:port`},
+		{name: "topo address socket", yaml: "topo: {implementation: etcd, address: /run/etcd.sock}\n",
+			want: `config: topo.address: "/run/etcd.sock" is not host:port`},
+		{name: "topo address twice", yaml: "topo: {implementation: etcd, address: 'a:1,a:1'}\n", want: `config: topo.address: a:1 is listed twice`},
+		{name: "topo root relative", yaml: "topo: {root: vtgate}\n", want: `config: topo.root: "vtgate" is not a key prefix`},
+		{name: "topo root trailing slash", yaml: "topo: {root: /vtgate/}\n", want: `config: topo.root: "/vtgate/" is not a key prefix`},
+		{name: "topo root slash", yaml: "topo: {root: /}\n", want: `config: topo.root: "/" is not a key prefix`},
+		{name: "topo lease ttl fraction", yaml: "topo: {lease_ttl: 2500ms}\n", want: `config: topo.lease_ttl: 2.5s: want whole seconds, at least 2s`},
+		{name: "topo lease ttl short", yaml: "topo: {lease_ttl: 1s}\n", want: `config: topo.lease_ttl: 1s: want whole seconds`},
+		{name: "topo unknown key", yaml: "topo: {adress: 'a:1'}\n", want: `config: unknown key "topo.adress"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -410,6 +429,9 @@ func TestEnvOverride(t *testing.T) {
 	t.Setenv("VTGATE_LITE_MIGRATION_COPY_ROWS_PER_SECOND", "500")
 	t.Setenv("VTGATE_LITE_BACKEND_TLS_ENABLED", "true")
 	t.Setenv("VTGATE_LITE_BACKEND_TLS_SKIP_VERIFY", "true")
+	t.Setenv("VTGATE_LITE_TOPO_IMPLEMENTATION", "etcd")
+	t.Setenv("VTGATE_LITE_TOPO_ADDRESS", "10.0.0.1:2379,10.0.0.2:2379")
+	t.Setenv("VTGATE_LITE_TOPO_ROOT", "/staging")
 	c := mustLoad(t, base+"listen: 127.0.0.1:1\npool: {size: 2, wait_timeout: 3s}\n", nil)
 	if c.Listen != "0.0.0.0:3306" || c.HTTPListen != "0.0.0.0:8080" || c.HTTPDebug {
 		t.Errorf("Listen %q HTTPListen %q HTTPDebug %v", c.Listen, c.HTTPListen, c.HTTPDebug)
@@ -419,6 +441,9 @@ func TestEnvOverride(t *testing.T) {
 	}
 	if c.TransactionMode != "multi" || c.Migration.CopyRowsPerSecond != 500 || c.BackendTLS != (BackendTLS{Enabled: true, SkipVerify: true}) {
 		t.Errorf("TransactionMode %q CopyRowsPerSecond %d BackendTLS %+v", c.TransactionMode, c.Migration.CopyRowsPerSecond, c.BackendTLS)
+	}
+	if want := (Topo{Implementation: "etcd", Address: []string{"10.0.0.1:2379", "10.0.0.2:2379"}, Root: "/staging", LeaseTTL: 10 * time.Second}); !reflect.DeepEqual(c.Topo, want) {
+		t.Errorf("Topo = %+v, want %+v", c.Topo, want)
 	}
 }
 
@@ -437,17 +462,21 @@ func TestFlagOverride(t *testing.T) {
 	fs := pflag.NewFlagSet("vtgate-lite", pflag.ContinueOnError)
 	RegisterFlags(fs)
 	err := fs.Parse([]string{"--listen=127.0.0.1:4000", "--pool-size=7", "--query-timeout=2s",
-		"--log-level=warn", "--state-dir=/tmp/st", "--http-debug=false", "--hold-max-wait=1s"})
+		"--log-level=warn", "--state-dir=/tmp/st", "--http-debug=false", "--hold-max-wait=1s",
+		"--topo-implementation=etcd", "--topo-address=127.0.0.1:2379", "--topo-lease-ttl=3s"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("VTGATE_LITE_LISTEN", "127.0.0.1:5000")   // the flag wins
 	t.Setenv("VTGATE_LITE_LOG_FORMAT", "json")         // no flag: env wins over the file
 	t.Setenv("VTGATE_LITE_HTTP_LISTEN", "127.0.0.1:1") // no flag
-	c := mustLoad(t, base+"listen: 127.0.0.1:6000\nlog_format: text\nmax_connections: 9\n", fs)
+	c := mustLoad(t, base+"listen: 127.0.0.1:6000\nlog_format: text\nmax_connections: 9\ntopo: {root: /from-file, lease_ttl: 20s}\n", fs)
 	if c.Listen != "127.0.0.1:4000" || c.Pool.Size != 7 || c.QueryTimeout != 2*time.Second || c.LogLevel != "warn" ||
 		c.StateDir != "/tmp/st" || c.HTTPDebug || c.Hold.MaxWait != time.Second {
 		t.Errorf("flags not applied: %+v", c)
+	}
+	if want := (Topo{Implementation: "etcd", Address: []string{"127.0.0.1:2379"}, Root: "/from-file", LeaseTTL: 3 * time.Second}); !reflect.DeepEqual(c.Topo, want) {
+		t.Errorf("Topo = %+v, want %+v (flags over the file)", c.Topo, want)
 	}
 	if c.LogFormat != "json" || c.HTTPListen != "127.0.0.1:1" {
 		t.Errorf("env under flags: LogFormat %q HTTPListen %q", c.LogFormat, c.HTTPListen)

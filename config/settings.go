@@ -50,6 +50,10 @@ var settings = []setting{
 	{"migration.copy_batch_rows", 10000, "rows per copy batch"},
 	{"migration.copy_rows_per_second", 0, "copy rate limit (0 = unlimited)"},
 	{"migration.max_source_lag", 30 * time.Second, "pause copying while the source lags more than this"},
+	{"topo.implementation", "file", "where the routing schema lives: file (state_dir; one instance) or etcd (shared by every instance on the same topo.root)"},
+	{"topo.address", "", "etcd endpoints, host:port[,host:port...] (topo.implementation etcd)"},
+	{"topo.root", "/vtgate-lite", "key prefix in etcd: several vtgate-lite clusters may share one etcd under different roots"},
+	{"topo.lease_ttl", 10 * time.Second, "TTL of the instance's etcd lease (whole seconds, at least 2s): a dead instance leaves the registry this long after its last keepalive"},
 	{"log_level", "info", "debug, info, warn or error"},
 	{"log_format", "text", "text or json"},
 }

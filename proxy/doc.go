@@ -3,7 +3,8 @@
 //
 // Flow of one COM_QUERY:
 //  1. Multi-statements are split (only when the client enabled them); each piece runs in turn.
-//  2. Admin statements (MIGRATE, VDIFF, SHOW MIGRATION...) go to the Admin hook, admin users only.
+//  2. Admin statements (MIGRATE, VDIFF, SHOW MIGRATION..., SHOW VTGATES) go to the Admin hook,
+//     admin users only. A statement that changed the routing returns once AwaitRouting does.
 //  3. The plan comes from the cache, keyed by (text, session keyspace, tablet type) and valid
 //     for one routing-table version: a statement text is parsed once.
 //  4. If a traffic switch holds one of the plan's tables, the statement waits at the gate, then

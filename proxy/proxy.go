@@ -61,6 +61,10 @@ type Config struct {
 	// MaxLoginFailures per client address per minute before its logins are refused (1129).
 	MaxLoginFailures int
 	Admin            Admin
+	// AwaitRouting, when set, is called after a statement changed the routing (ALTER
+	// VSCHEMA) and returns once every live instance serves the new table's revision, or an
+	// error naming those that do not (package topo: AwaitServed).
+	AwaitRouting func(ctx context.Context, t *router.Table) error
 	// Store keeps two-phase commit decisions (transaction_mode: twopc).
 	Store      store.Store
 	Registerer prometheus.Registerer

@@ -386,7 +386,7 @@ func maybeAdmin(sql string) bool {
 		return strings.EqualFold(t[:5], "migra") || strings.EqualFold(t[:5], "vdiff")
 	case 's':
 		u := strings.ToLower(t[:min(len(t), 20)])
-		return strings.HasPrefix(u, "show migration") || strings.HasPrefix(u, "show vdiff")
+		return strings.HasPrefix(u, "show migration") || strings.HasPrefix(u, "show vdiff") || strings.HasPrefix(u, "show vtgates")
 	}
 	return false
 }
@@ -774,7 +774,7 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 			return fail(sqlerr.AdminOnly("ALTER VSCHEMA"))
 		}
 		table := pl.Tables[0][len(pl.Keyspace)+1:]
-		_, err := s.p.cfg.Routing.Update(func(sc *router.Schema) error {
+		rt, err := s.p.cfg.Routing.Update(func(sc *router.Schema) error {
 			if pl.VSchemaAdd {
 				sc.AddTable(pl.Keyspace, table)
 			} else {
@@ -785,6 +785,9 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 			}
 			return nil
 		})
+		if err == nil && s.p.cfg.AwaitRouting != nil {
+			err = s.p.cfg.AwaitRouting(context.Background(), rt)
+		}
 		if err != nil {
 			return fail(err)
 		}

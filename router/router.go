@@ -9,12 +9,18 @@
 //  3. A change (ALTER VSCHEMA, a migration step, a config reload) calls Holder.Update with a
 //     function that edits a Schema copy; Update validates it, persists it through the Persister,
 //     builds a new Table and swaps the pointer, all under one mutex so changes serialize.
+//     A Holder on a shared schema (NewSharedHolder; package topo) instead runs the edit on the
+//     latest stored schema by compare-and-swap (the edit may run more than once: it must be a
+//     pure function of the schema), then installs what was stored with its revision. Changes
+//     made by other instances arrive through Apply, which installs a newer revision without
+//     storing it again.
 //  4. Resolve answers "where does this table reference go?" with Vitess semantics for
 //     unsharded keyspaces: rules first (name@type, then name), then the qualifier, then the
 //     unique VSchema owner, then the session's keyspace.
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,7 +183,11 @@ func ParseRulesJSON(b []byte) (map[string]string, error) {
 
 // Table is an immutable routing table. Never modify one after Build.
 type Table struct {
-	Version   uint64
+	// Version counts the tables this Holder built (plan caches are valid for one version).
+	Version uint64
+	// Revision is the topology revision of the schema (0 for a Holder without a shared
+	// schema): every instance serving revision R serves the same VSchemas and rules.
+	Revision  int64
 	keyspaces map[string]*Keyspace
 	schema    *Schema
 	owners    map[string][]string // table name -> keyspaces whose VSchema declares it (sorted)
@@ -315,11 +325,20 @@ type Persister interface {
 	SaveSchema(*Schema) error
 }
 
+// SharedSchema is a routing schema several instances share (package topo implements it).
+type SharedSchema interface {
+	// UpdateSchema applies edit to the latest stored schema and stores the result with a
+	// compare-and-swap, calling edit again on a conflict. It returns what is stored and its
+	// revision; when edit returns ErrNoChange, the stored schema and ErrNoChange.
+	UpdateSchema(ctx context.Context, edit func(*Schema) error) (*Schema, int64, error)
+}
+
 // Holder owns the current routing table and serializes changes to it.
 type Holder struct {
 	cur       atomic.Pointer[Table]
 	mu        sync.Mutex
 	persister Persister
+	shared    SharedSchema
 	watchers  []func(*Table)
 }
 
@@ -330,6 +349,19 @@ func NewHolder(keyspaces map[string]*Keyspace, schema *Schema, persister Persist
 		return nil, err
 	}
 	h := &Holder{persister: persister}
+	h.cur.Store(t)
+	return h, nil
+}
+
+// NewSharedHolder starts with keyspaces and schema at the shared schema's revision rev;
+// changes go through shared, and Apply installs the ones other instances made.
+func NewSharedHolder(keyspaces map[string]*Keyspace, schema *Schema, rev int64, shared SharedSchema) (*Holder, error) {
+	t, err := Build(1, keyspaces, schema)
+	if err != nil {
+		return nil, err
+	}
+	t.Revision = rev
+	h := &Holder{shared: shared}
 	h.cur.Store(t)
 	return h, nil
 }
@@ -349,8 +381,16 @@ var ErrNoChange = errors.New("no change")
 
 // Update applies edit to a copy of the schema, persists it and swaps the table.
 func (h *Holder) Update(edit func(*Schema) error) (*Table, error) {
+	return h.UpdateContext(context.Background(), edit)
+}
+
+// UpdateContext is Update under ctx (which bounds a shared schema's round trips).
+func (h *Holder) UpdateContext(ctx context.Context, edit func(*Schema) error) (*Table, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.shared != nil {
+		return h.updateShared(ctx, edit)
+	}
 	old := h.cur.Load()
 	s := old.schema.Clone()
 	if err := edit(s); err != nil {
@@ -362,11 +402,78 @@ func (h *Holder) Update(edit func(*Schema) error) (*Table, error) {
 	return h.swap(old.keyspaces, s)
 }
 
+// updateShared runs edit on the latest stored schema, refusing (before anything is stored) a
+// result this instance cannot route, then installs what was stored (h.mu held).
+func (h *Holder) updateShared(ctx context.Context, edit func(*Schema) error) (*Table, error) {
+	old := h.cur.Load()
+	s, rev, err := h.shared.UpdateSchema(ctx, func(s *Schema) error {
+		if err := edit(s); err != nil {
+			return err
+		}
+		_, err := Build(0, old.keyspaces, s)
+		return err
+	})
+	if errors.Is(err, ErrNoChange) {
+		if s == nil || rev <= old.Revision {
+			return old, nil
+		}
+		err = nil // nothing to store, but the stored schema is newer than ours: serve it
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rev <= old.Revision { // Apply (the watch) was first
+		return old, nil
+	}
+	return h.install(old.keyspaces, s, rev)
+}
+
+// Apply installs a schema stored by any instance at revision rev (the topology watch calls
+// it), without storing it again. An older or the same revision is ignored: applied is false.
+// A schema this instance cannot route (a rule to a keyspace its config lacks) is refused
+// and the current table kept.
+func (h *Holder) Apply(s *Schema, rev int64) (t *Table, applied bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.cur.Load()
+	if rev <= old.Revision {
+		return old, false, nil
+	}
+	t, err = h.install(old.keyspaces, s, rev)
+	if err != nil {
+		return old, false, err
+	}
+	return t, true, nil
+}
+
+// install builds and swaps in a table for a stored schema (h.mu held).
+func (h *Holder) install(keyspaces map[string]*Keyspace, s *Schema, rev int64) (*Table, error) {
+	old := h.cur.Load()
+	t, err := Build(old.Version+1, keyspaces, s)
+	if err != nil {
+		return nil, err
+	}
+	t.Revision = rev
+	h.publish(t)
+	return t, nil
+}
+
+func (h *Holder) publish(t *Table) {
+	h.cur.Store(t)
+	for _, w := range h.watchers {
+		w(t)
+	}
+}
+
 // SetKeyspaces replaces the keyspace list (config reload), keeping the schema.
 func (h *Holder) SetKeyspaces(keyspaces map[string]*Keyspace) (*Table, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.swap(keyspaces, h.cur.Load().schema.Clone())
+	old := h.cur.Load()
+	if h.shared != nil { // the schema is not ours to store: keep its revision
+		return h.install(keyspaces, old.schema, old.Revision)
+	}
+	return h.swap(keyspaces, old.schema.Clone())
 }
 
 func (h *Holder) swap(keyspaces map[string]*Keyspace, s *Schema) (*Table, error) {
@@ -380,9 +487,7 @@ func (h *Holder) swap(keyspaces map[string]*Keyspace, s *Schema) (*Table, error)
 			return nil, fmt.Errorf("persist routing: %w", err)
 		}
 	}
-	h.cur.Store(t)
-	for _, w := range h.watchers {
-		w(t)
-	}
+	t.Revision = old.Revision
+	h.publish(t)
 	return t, nil
 }

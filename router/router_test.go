@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -110,5 +111,94 @@ func TestRulesJSONRoundTrip(t *testing.T) {
 	got, err := ParseRulesJSON(b)
 	if err != nil || len(got) != 2 || got["customer@replica"] != "customer.customer" {
 		t.Fatalf("round trip: %v %v", got, err)
+	}
+}
+
+// memShared is an in-memory SharedSchema: a revision counter and a compare-and-swap that
+// another "instance" can win (bump simulates a concurrent change).
+type memShared struct {
+	s     *Schema
+	rev   int64
+	calls int
+	bump  func(*Schema) // applied once, between the edit's read and its store
+}
+
+func (m *memShared) UpdateSchema(_ context.Context, edit func(*Schema) error) (*Schema, int64, error) {
+	for {
+		m.calls++
+		readRev := m.rev
+		s := m.s.Clone()
+		if err := edit(s); err != nil {
+			return m.s.Clone(), m.rev, err
+		}
+		if m.bump != nil { // another instance stores first: our read is stale
+			m.bump(m.s)
+			m.bump = nil
+			m.rev++
+		}
+		if readRev != m.rev {
+			continue
+		}
+		m.s, m.rev = s, m.rev+1
+		return s.Clone(), m.rev, nil
+	}
+}
+
+func TestSharedHolder(t *testing.T) {
+	ks := map[string]*Keyspace{"commerce": {Name: "commerce", Primary: "a:1"}, "customer": {Name: "customer", Primary: "b:1"}}
+	m := &memShared{s: &Schema{VSchema: map[string]*KeyspaceVSchema{}, Rules: map[string]string{}}, rev: 10}
+	h, err := NewSharedHolder(ks, m.s, 10, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []int64
+	h.OnChange(func(t *Table) { seen = append(seen, t.Revision) })
+
+	// A concurrent change by another instance is kept: the edit runs again on it.
+	m.bump = func(s *Schema) { s.AddTable("commerce", "product") }
+	tb, err := h.Update(func(s *Schema) error { s.AddTable("customer", "corder"); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Revision != 12 || m.calls != 2 || len(tb.VSchemaTables("commerce")) != 1 || len(tb.VSchemaTables("customer")) != 1 {
+		t.Fatalf("revision %d calls %d tables %v %v", tb.Revision, m.calls, tb.VSchemaTables("commerce"), tb.VSchemaTables("customer"))
+	}
+
+	// A schema this instance cannot route is refused before it is stored.
+	if _, err := h.Update(func(s *Schema) error { s.Rules["t"] = "nowhere.t"; return nil }); err == nil {
+		t.Fatal("rule to an unknown keyspace accepted")
+	}
+	if m.rev != 12 || len(m.s.Rules) != 0 {
+		t.Fatalf("refused edit was stored: rev %d rules %v", m.rev, m.s.Rules)
+	}
+
+	// Apply: an older or equal revision is ignored, a newer one installed without storing.
+	if _, applied, _ := h.Apply(&Schema{}, 12); applied {
+		t.Fatal("same revision applied again")
+	}
+	remote := m.s.Clone()
+	remote.AddTable("customer", "customer")
+	tb, applied, err := h.Apply(remote, 15)
+	if err != nil || !applied || tb.Revision != 15 || len(tb.VSchemaTables("customer")) != 2 || m.rev != 12 {
+		t.Fatalf("Apply: %v %v revision %d tables %v store rev %d", err, applied, tb.Revision, tb.VSchemaTables("customer"), m.rev)
+	}
+	if _, applied, err := h.Apply(&Schema{Rules: map[string]string{"t": "nowhere.t"}}, 16); err == nil || applied || h.Load().Revision != 15 {
+		t.Fatalf("unroutable remote schema: %v %v, serving %d", err, applied, h.Load().Revision)
+	}
+
+	// ErrNoChange on a stored schema newer than ours installs it.
+	m.s.AddTable("commerce", "extra")
+	m.rev = 20
+	tb, err = h.Update(func(*Schema) error { return ErrNoChange })
+	if err != nil || tb.Revision != 20 || len(tb.VSchemaTables("commerce")) != 2 {
+		t.Fatalf("ErrNoChange: %v revision %d", err, tb.Revision)
+	}
+	// A config reload keeps the revision and stores nothing.
+	calls := m.calls
+	if tb, err = h.SetKeyspaces(ks); err != nil || tb.Revision != 20 || m.calls != calls {
+		t.Fatalf("SetKeyspaces: %v revision %d", err, tb.Revision)
+	}
+	if want := []int64{12, 15, 20, 20}; len(seen) != len(want) || seen[0] != 12 || seen[1] != 15 || seen[2] != 20 || seen[3] != 20 {
+		t.Fatalf("OnChange revisions %v, want %v", seen, want)
 	}
 }

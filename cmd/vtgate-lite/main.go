@@ -2,9 +2,11 @@
 //
 // It only wires packages together:
 //  1. config.Load reads the file, VTGATE_LITE_* variables and flags, and validates them.
-//  2. The state store in state_dir holds the routing schema; on first start the VSchema
-//     files and routing rules from the config seed it.
-//  3. router.Holder owns the routing table; the proxy and the migration engine change it.
+//  2. The topology (topo.implementation: file = the state store in state_dir, or etcd, shared
+//     by every instance) holds the routing schema; on first start the VSchema files and
+//     routing rules from the config seed it (topo.go).
+//  3. router.Holder owns the routing table; the proxy and the migration engine change it
+//     through the topology, and the topology's watch brings other instances' changes.
 //  4. The proxy serves MySQL on `listen`; /metrics, /healthz and /debug/pprof on `http_listen`.
 //  5. config.Watch applies keyspaces added to or removed from the file without a restart.
 //  6. SIGINT/SIGTERM: stop accepting, finish in-flight statements, exit.
@@ -37,7 +39,6 @@ import (
 	"github.com/vtgate-lite/vtgate-lite/config"
 	"github.com/vtgate-lite/vtgate-lite/proxy"
 	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
-	"github.com/vtgate-lite/vtgate-lite/router"
 	"github.com/vtgate-lite/vtgate-lite/store"
 )
 
@@ -88,37 +89,12 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	if err != nil {
 		return err
 	}
-	schemas := store.SchemaStore{Store: st}
-	schema, found, err := schemas.LoadSchema()
+	tp, err := openTopology(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-	if !found {
-		schema = &router.Schema{VSchema: cfg.VSchemas, Rules: cfg.RoutingRules}
-		if schema.VSchema == nil {
-			schema.VSchema = map[string]*router.KeyspaceVSchema{}
-		}
-		if schema.Rules == nil {
-			schema.Rules = map[string]string{}
-		}
-		log.Info("state store is empty: seeding the routing schema from the config", "state_dir", cfg.StateDir)
-	} else {
-		// VSchema files name keyspaces the store has never seen (a keyspace added later): take them.
-		for ks, vs := range cfg.VSchemas {
-			if _, ok := schema.VSchema[ks]; !ok {
-				schema.VSchema[ks] = vs
-			}
-		}
-	}
-	holder, err := router.NewHolder(cfg.Keyspaces, schema, schemas)
-	if err != nil {
-		return fmt.Errorf("routing: %w", err)
-	}
-	if !found {
-		if _, err := holder.Update(func(*router.Schema) error { return nil }); err != nil {
-			return err
-		}
-	}
+	defer tp.Close()
+	holder := tp.holder
 
 	// The proxy registers on its own registry (tests build many proxies in one process);
 	// the migration engine and the Go/process collectors use the default one. /metrics
@@ -137,7 +113,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	for _, u := range cfg.Users {
 		users[u.Name] = &wire.User{Name: u.Name, Password: u.Password, NativeHash: u.PasswordHash, Admin: u.Admin, Keyspaces: u.Keyspaces}
 	}
-	adm := newAdmin(cfg, holder, backendTLS, log)
+	adm := newAdmin(cfg, holder, tp, backendTLS, log)
 	p, err := proxy.New(proxy.Config{
 		Routing:         holder,
 		Users:           func(name string) (*wire.User, bool) { u, ok := users[name]; return u, ok },
@@ -156,6 +132,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		MaxRowsInMemory: cfg.MaxRowsInMemory,
 		Store:           st,
 		Admin:           adm,
+		AwaitRouting:    tp.awaitRouting,
 		Registerer:      reg,
 		Logger:          log,
 	})
@@ -173,12 +150,17 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	if err := tp.register(ctx, l.Addr(), cfg.HTTPListen); err != nil {
+		l.Close()
+		return err
+	}
 	log.Info("vtgate-lite listening", "mysql", l.Addr().String(), "http", cfg.HTTPListen, "keyspaces", holder.Load().KeyspaceNames())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Serve(ctx, l) })
 	g.Go(func() error { return serveHTTP(ctx, cfg, reg) })
 	g.Go(func() error { return adm.Run(ctx) })
+	g.Go(func() error { return tp.follow(ctx) })
 	if cfgPath != "" {
 		g.Go(func() error {
 			config.Watch(ctx, cfgPath, fs, func(nc *config.Config) {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -73,5 +74,33 @@ func TestFreePortBase(t *testing.T) {
 		if p < 10000 || p >= low {
 			t.Fatalf("FreePort %d not below the ephemeral range (from %d)", p, low)
 		}
+	}
+}
+
+// StartEtcd answers; Freeze makes it silent, Thaw brings it back, Stop/Restart keep the data.
+func TestEtcd(t *testing.T) {
+	e := StartEtcd(t)
+	if !e.healthy() {
+		t.Fatal("not healthy after start")
+	}
+	e.Freeze(t)
+	if e.healthy() {
+		t.Fatal("frozen etcd answered")
+	}
+	e.Thaw(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("not healthy after thaw")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.Stop()
+	if e.Running() || e.healthy() {
+		t.Fatal("still answering after Stop")
+	}
+	e.Restart(t)
+	if !e.Running() || !e.healthy() {
+		t.Fatal("not healthy after Restart")
 	}
 }

@@ -19,6 +19,7 @@ type golden struct {
 	Query    string          `json:"query"`
 	Keyspace string          `json:"session_keyspace,omitempty"`
 	Tablet   string          `json:"session_tablet_type,omitempty"`
+	Default  string          `json:"default_keyspace,omitempty"`
 	Plan     json.RawMessage `json:"plan,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }
@@ -59,7 +60,7 @@ func TestGoldenPlans(t *testing.T) {
 		}
 		for i := range cases {
 			c := &cases[i]
-			sess := Session{Keyspace: c.Keyspace}
+			sess := Session{Keyspace: c.Keyspace, Default: c.Default}
 			if c.Tablet != "" {
 				sess.TabletType, _ = router.ParseTabletType(c.Tablet)
 			}

@@ -583,6 +583,7 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 			// No database: the server's answer for a session without one (DATABASE() is
 			// NULL there already, nothing to rewrite).
 			p.NoDatabase = true
+			p.TabletType, p.TabletName = router.Primary, router.Primary.String()
 			p.Reserve = reserveReason(stmt)
 			return p, nil
 		}

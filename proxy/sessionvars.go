@@ -38,13 +38,15 @@ func (s *session) reselect(c *backendConn) error {
 	return c.pool.reselect(c, s.settingsSQL)
 }
 
-// reselect selects the pool's database again on c (COM_INIT_DB) when a CREATE/ALTER/DROP
-// DATABASE ran since c selected it: a database dropped and created again has new defaults
+// reselect selects the pool's database again on c when a CREATE/ALTER/DROP DATABASE ran
+// since c selected it: a database dropped and created again has new defaults
 // (@@character_set_database is read when a database is selected), and the connection that
-// ran DROP DATABASE has none selected. A database that does not exist (now) is the server's
-// answer to the statements that need it; the connection stays usable. Settings that depend
-// on the database selected (character_set_database, collation_database) are applied again.
-// An error is a connection that failed.
+// ran DROP DATABASE has none selected. MariaDB ignores USE of the database already selected,
+// so c first selects information_schema, then the database: one round trip to check that it
+// exists, one for both USEs. A database that does not exist (now) is left as it is: the
+// server's answer to the statements that need it (a session whose database another one
+// dropped). Settings that depend on the database selected (character_set_database,
+// collation_database) are applied again. An error is a connection not to reuse.
 func (p *pool) reselect(c *backendConn, settingsSQL []string) error {
 	if p.dbEpoch == nil {
 		return nil
@@ -54,23 +56,25 @@ func (p *pool) reselect(c *backendConn, settingsSQL []string) error {
 		return nil
 	}
 	c.dbEpoch = epoch
-	if p.opts.Database == "" {
+	db := p.opts.Database
+	if db == "" {
 		return nil
 	}
-	if err := c.command(append([]byte{comInitDB}, p.opts.Database...)); err != nil {
-		return backendError(p.addr, err)
-	}
-	pkt, err := c.readPacket()
+	n, _, _, err := c.queryValue("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '" + strings.ReplaceAll(db, "'", "''") + "'")
 	if err != nil {
-		return backendError(p.addr, err)
+		return err
 	}
-	if pkt[0] != pktOK {
-		return nil // ERR: the database is gone; statements get the server's own error
+	if string(n) == "0" {
+		return nil
 	}
-	c.status = parseOK(pkt).status
+	if _, err := c.exec("USE information_schema; USE `" + strings.ReplaceAll(db, "`", "``") + "`"); err != nil {
+		c.broken = true // dropped in between: the connection is left in information_schema
+		return err
+	}
 	for _, q := range settingsSQL {
 		if strings.Contains(strings.ToLower(q), "_database") {
 			if _, err := c.exec(q); err != nil {
+				c.broken = true
 				return err
 			}
 		}

@@ -325,7 +325,7 @@ func checksumTable(t *testing.T, s *testcluster.Server, table string) string {
 	d := s.Open(t, "")
 	var name string
 	var sum sql.NullString
-	if err := d.QueryRow("CHECKSUM TABLE " + table).Scan(&name, &sum); err != nil {
+	if err := d.QueryRow("CHECKSUM TABLE "+table).Scan(&name, &sum); err != nil {
 		t.Fatal(err)
 	}
 	return sum.String

@@ -161,7 +161,13 @@ func TestSessionStateSurvivesMultiplexing(t *testing.T) {
 	t.Run("SET from an expression without user variables", func(t *testing.T) {
 		p, d := conn(t, e.open(t, "app", "commerce")), direct(t)
 		sameOutcomes(t, p, d, "SET sql_mode = CONCAT(@@sql_mode, ',NO_ZERO_IN_DATE')", "SELECT @@sql_mode",
-			"SET div_precision_increment = @@div_precision_increment * 2", "SELECT @@div_precision_increment")
+			"SET div_precision_increment = @@div_precision_increment * 2", "SELECT @@div_precision_increment",
+			"SET sql_mode = CONCAT(@@sql_mode, ',NO_ZERO_DATE')")
+		// Another keyspace's pooled connection gets both additions, not the last expression
+		// evaluated again on its own defaults.
+		if got, want := value(t, p, "SELECT concat(@@sql_mode, ' ', @@div_precision_increment, ' ', COUNT(*) > -1) FROM customer.customer"), value(t, d, "SELECT concat(@@sql_mode, ' ', @@div_precision_increment, ' 1')"); got != want {
+			t.Errorf("settings on another keyspace's connection = %q, want %q", got, want)
+		}
 	})
 
 	t.Run("prepared SET from a user variable", func(t *testing.T) {

@@ -253,6 +253,9 @@ func (s *session) executeOn(rt *router.Table, pl *planner.Plan, st *clientStmt, 
 		}
 		return true, err
 	}
+	if pl.DatabaseDDL != "" && res.err == nil {
+		s.databaseChanged(pl, res)
+	}
 	if pooled {
 		bc.pool.put(bc)
 	}

@@ -323,6 +323,26 @@ func TestSessionStateSurvivesMultiplexing(t *testing.T) {
 			"SET time_zone = '+02:00'", "SELECT @@time_zone", "SHOW VARIABLES LIKE 'time_zone'",
 			"SET @x = 5", "SELECT @x", "SELECT * FROM unknown_table",
 			"CALL some_proc()", "SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+		// Prepared (go-sql-driver prepares a statement with arguments) the same way.
+		if got, want := outcome(ctx, p, "SELECT DATABASE(), ? + 1", 41), "[DATABASE() ? + 1]: NULL 42;"; got != want { // the server's column name when prepared
+			t.Errorf("prepared SELECT DATABASE(), ? + 1 = %s, want %s", got, want)
+		}
+		if got := outcome(ctx, p, "VEXPLAIN PLAN SELECT 1"); !strings.Contains(got, "Route (no database selected)") {
+			t.Errorf("VEXPLAIN PLAN SELECT 1 without a database = %s", got)
+		}
+		// Prepared DROP DATABASE of the current one: the session has none after it too.
+		s := conn(t, e.open(t, "app", "customer"))
+		st, err := s.PrepareContext(ctx, "DROP DATABASE customer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.ExecContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := value(t, s, "SELECT DATABASE()"); got != "NULL" {
+			t.Errorf("DATABASE() after a prepared DROP DATABASE of the current one = %s", got)
+		}
 	})
 }
 

@@ -105,6 +105,8 @@ type Config struct {
 	QueryTimeout    time.Duration // per statement; 0 = none
 	MaxReplicaLag   time.Duration
 	TransactionMode string // single | multi | twopc
+	// DefaultKeyspace is where sessions without a database route ("" = none); it names a keyspace.
+	DefaultKeyspace string
 	MaxConnections  int
 	MaxRowsInMemory int
 
@@ -321,6 +323,9 @@ func (l *loader) build() *Config {
 
 	c.Keyspaces = l.keyspaces()
 	c.Users = l.users(c.Keyspaces)
+	if c.DefaultKeyspace = l.str("default_keyspace"); c.DefaultKeyspace != "" && c.Keyspaces[c.DefaultKeyspace] == nil {
+		l.fail("default_keyspace", "%q is not a configured keyspace", c.DefaultKeyspace)
+	}
 	c.VSchemaFiles, c.VSchemas = l.vschemas(c.Keyspaces)
 	c.RoutingRulesFile, c.RoutingRules = l.routingRules()
 

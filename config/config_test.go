@@ -161,6 +161,7 @@ gomaxprocs: 4
 query_timeout: 30s
 max_replica_lag: 5s
 transaction_mode: TwoPC
+default_keyspace: Customer_KS
 max_connections: 50
 max_rows_in_memory: 7
 tls: {cert: certs/server.pem, key: certs/server.key, ca: certs/ca.pem, require: true}
@@ -184,7 +185,7 @@ log_format: json
 		Pool:             Pool{Size: 8, IdleTimeout: 0, WaitTimeout: 1500 * time.Millisecond},
 		BackendIO:        "poller", GoMaxProcs: 4,
 		QueryTimeout: 30 * time.Second, MaxReplicaLag: 5 * time.Second,
-		TransactionMode: "twopc", MaxConnections: 50, MaxRowsInMemory: 7,
+		TransactionMode: "twopc", DefaultKeyspace: "Customer_KS", MaxConnections: 50, MaxRowsInMemory: 7,
 		TLS: TLS{Cert: filepath.Join(dir, "certs/server.pem"), Key: filepath.Join(dir, "certs/server.key"),
 			CA: filepath.Join(dir, "certs/ca.pem"), Require: true},
 		BackendTLS: BackendTLS{Enabled: true, CA: filepath.Join(dir, "certs/ca.pem")},
@@ -268,6 +269,7 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: users[0].admin: string "yes" is not a boolean`},
 
 		{name: "transaction mode", yaml: "transaction_mode: foo\n", want: `config: transaction_mode: "foo" (want single, multi or twopc)`},
+		{name: "default keyspace unknown", yaml: "default_keyspace: nope\n", want: `config: default_keyspace: "nope" is not a configured keyspace`},
 		{name: "backend io", yaml: "backend_io: epoll\n", want: `config: backend_io: "epoll" (want blocking or poller)`},
 		{name: "gomaxprocs negative", yaml: "gomaxprocs: -2\n", want: `config: gomaxprocs: must be >= 0`},
 		{name: "log level", yaml: "log_level: loud\n", want: `config: log_level: "loud" (want debug, info, warn or error)`},

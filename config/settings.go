@@ -36,6 +36,7 @@ var settings = []setting{
 	{"query_timeout", time.Duration(0), "per-statement timeout (0 = none)"},
 	{"max_replica_lag", 30 * time.Second, "do not read from replicas lagging more than this"},
 	{"transaction_mode", "single", "single, multi or twopc"},
+	{"default_keyspace", "", "keyspace for sessions that select no database (empty: they have none, as on the server: statements that need no table run with no database selected)"},
 	{"max_connections", 10000, "maximum client connections"},
 	{"max_rows_in_memory", 100000, "maximum rows a join may hold in memory"},
 	{"tls.cert", "", "client-facing TLS certificate file"},

@@ -39,12 +39,24 @@ type Session struct {
 	TabletType router.TabletType
 	// Mode is how the session's server reads statement text (its sql_mode and version).
 	Mode Mode
+	// Default is the configured default_keyspace: where a session without a keyspace
+	// routes ("" = none: statements that need no table run on a connection with no database
+	// selected, unqualified tables are 1046). It is fixed for the proxy's lifetime, so plans
+	// cached by (text, keyspace, tablet type) stay valid.
+	Default string
 }
 
 // Setting is one tracked session variable and the statement that sets it.
 type Setting struct {
+	// Name is the tracking key: the variable, or "names" for the character set group.
 	Name string `json:"name"`
-	SQL  string `json:"sql"`
+	// Var is the variable itself (character_set_client for the key "names").
+	Var string `json:"var,omitempty"`
+	SQL string `json:"sql"`
+	// Eval says the value is an expression (a user variable, @@var, a function call): only
+	// the session's own connection can compute it. The proxy runs SQL there, reads the
+	// result back and tracks it as a literal SET (LiteralSet).
+	Eval bool `json:"eval,omitempty"`
 }
 
 // Plan is what the proxy does with one statement. It is a value: planning has no side effects.
@@ -88,6 +100,15 @@ type Plan struct {
 	Like string `json:"like,omitempty"`
 	// Column names the single column of a result the proxy makes (SELECT DATABASE()).
 	Column string `json:"column,omitempty"`
+	// NoDatabase: the session has no keyspace (and no default_keyspace is configured), and
+	// the statement names no table: it runs on a connection with no database selected, as
+	// on the server. Keyspace is then "".
+	NoDatabase bool `json:"no_database,omitempty"`
+	// DatabaseDDL is create, alter or drop for CREATE/ALTER/DROP DATABASE; KeyspaceDB says
+	// the database is Keyspace's own backend database (after a DROP the session that had
+	// it selected has no database).
+	DatabaseDDL string `json:"database_ddl,omitempty"`
+	KeyspaceDB  bool   `json:"keyspace_database,omitempty"`
 }
 
 // Parser is the vitess parser configured the way the proxy uses it.
@@ -155,6 +176,8 @@ func Build(stmt sqlparser.Statement, sql string, sess Session, rt *router.Table)
 		}
 	case *sqlparser.Load:
 		return planLoad(sql, sess, rt)
+	case sqlparser.DBDDLStatement:
+		return planDatabaseDDL(s, sess, rt)
 	}
 	return planRoute(stmt, sql, sess, rt)
 }
@@ -206,10 +229,14 @@ func planSet(s *sqlparser.Set, sql string, sess Session, rt *router.Table) (*Pla
 		if !single {
 			stmt = sqlparser.String(&sqlparser.Set{Exprs: sqlparser.SetExprs{e}})
 		}
-		if name == "charset" || name == "character_set_client" || name == "character_set_results" || name == "character_set_connection" || name == "collation_connection" {
-			name = "names" // these overlap: the last one wins, as on MySQL
+		st := Setting{Name: name, Var: name, SQL: stmt, Eval: !IsLiteral(e.Expr)}
+		if charsetGroup[name] {
+			st.Name = "names" // these overlap: replayed together, in the order set (proxy)
 		}
-		p.Settings = append(p.Settings, Setting{Name: name, SQL: stmt})
+		if st.Eval && (name == "names" || name == "charset") {
+			return reserveRoute(sql, sess, rt, "SET "+name)
+		}
+		p.Settings = append(p.Settings, st)
 	}
 	if len(p.Settings) > 0 && p.Autocommit != nil && !single {
 		// Keep it simple and exact: a SET mixing autocommit with other variables is split by the proxy.
@@ -219,7 +246,11 @@ func planSet(s *sqlparser.Set, sql string, sess Session, rt *router.Table) (*Pla
 				continue
 			}
 			name := strings.ToLower(e.Var.Name.String())
-			p.Settings = append(p.Settings, Setting{Name: name, SQL: sqlparser.String(&sqlparser.Set{Exprs: sqlparser.SetExprs{e}})})
+			st := Setting{Name: name, Var: name, SQL: sqlparser.String(&sqlparser.Set{Exprs: sqlparser.SetExprs{e}}), Eval: !IsLiteral(e.Expr)}
+			if charsetGroup[name] {
+				st.Name = "names"
+			}
+			p.Settings = append(p.Settings, st)
 		}
 	}
 	return p, nil
@@ -240,7 +271,7 @@ func reserveRoute(sql string, sess Session, rt *router.Table, why string) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Kind: Route, Stmt: "set", Keyspace: ks, TabletType: router.Primary, TabletName: "primary", Reserve: why}, nil
+	return &Plan{Kind: Route, Stmt: "set", Keyspace: ks, NoDatabase: ks == "", TabletType: router.Primary, TabletName: "primary", Reserve: why}, nil
 }
 
 func planAlterVSchema(s *sqlparser.AlterVschema, rt *router.Table) (*Plan, error) {
@@ -300,7 +331,7 @@ func planShow(s *sqlparser.Show, sql string, sess Session, rt *router.Table) (*P
 		return p, true, nil
 	case sqlparser.VschemaTables:
 		ks, err := defaultKeyspace(sess, rt)
-		if err != nil && sess.Keyspace == "" {
+		if err == nil && ks == "" {
 			return nil, true, sqlerr.NoDB()
 		}
 		return &Plan{Kind: ShowVSchema, Stmt: "show", Keyspace: ks}, true, err
@@ -308,10 +339,9 @@ func planShow(s *sqlparser.Show, sql string, sess Session, rt *router.Table) (*P
 		// SHOW [FULL] TABLES [FROM ks]: the keyspace named, or the session's.
 		ks := b.DbName.String()
 		if ks == "" {
-			if sess.Keyspace == "" {
+			if ks = sessionKeyspace(sess); ks == "" {
 				return nil, true, sqlerr.NoDB()
 			}
-			ks = sess.Keyspace
 		}
 		k, found := rt.Keyspace(ks)
 		if !found {
@@ -369,7 +399,7 @@ func planLoad(sql string, sess Session, rt *router.Table) (*Plan, error) {
 	if sess.TabletType != router.Primary {
 		return nil, notAtReplica("LOAD DATA", sess.TabletType)
 	}
-	t, err := rt.Resolve(qual, name, sess.Keyspace, router.Primary)
+	t, err := rt.Resolve(qual, name, sessionKeyspace(sess), router.Primary)
 	if err != nil {
 		return nil, err
 	}
@@ -389,18 +419,26 @@ func notAtReplica(what string, tt router.TabletType) error {
 		"%s is not allowed at tablet type %s: writes go to the primary (USE keyspace@primary)", what, tt)
 }
 
+// defaultKeyspace is where a statement that names no table goes: the session's keyspace,
+// else the configured default_keyspace, else "" (no database: Plan.NoDatabase).
 func defaultKeyspace(sess Session, rt *router.Table) (string, error) {
+	ks := sessionKeyspace(sess)
+	if ks == "" {
+		return "", nil
+	}
+	if _, ok := rt.Keyspace(ks); !ok {
+		return "", sqlerr.BadDB(ks)
+	}
+	return ks, nil
+}
+
+// sessionKeyspace is the keyspace unqualified names resolve in: the session's, else the
+// configured default ("" when neither).
+func sessionKeyspace(sess Session) string {
 	if sess.Keyspace != "" {
-		if _, ok := rt.Keyspace(sess.Keyspace); !ok {
-			return "", sqlerr.BadDB(sess.Keyspace)
-		}
-		return sess.Keyspace, nil
+		return sess.Keyspace
 	}
-	names := rt.KeyspaceNames()
-	if len(names) == 0 {
-		return "", sqlerr.Internal("no keyspaces are configured")
-	}
-	return names[0], nil
+	return sess.Default
 }
 
 // statementType classifies a statement for metrics and for the write/read decision.
@@ -515,7 +553,7 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 		if systemSchemas[strings.ToLower(ref.qualifier)] {
 			continue
 		}
-		t, err := rt.Resolve(ref.qualifier, ref.name, sess.Keyspace, tt)
+		t, err := rt.Resolve(ref.qualifier, ref.name, sessionKeyspace(sess), tt)
 		if err != nil {
 			return nil, err
 		}
@@ -530,11 +568,29 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 		}
 	}
 	sort.Strings(p.Tables)
+	procQualified := false
+	if call, ok := stmt.(*sqlparser.CallProc); ok && len(keyspaces) == 0 {
+		// CALL ks.proc(): the keyspace's database holds the procedure.
+		if q := call.Name.Qualifier.String(); q != "" {
+			if _, isKS := rt.Keyspace(q); !isKS {
+				return nil, sqlerr.BadDB(q)
+			}
+			keyspaces[q], procQualified = nil, true
+		}
+	}
 	switch len(keyspaces) {
 	case 0:
 		ks, err := defaultKeyspace(sess, rt)
 		if err != nil {
 			return nil, err
+		}
+		if ks == "" {
+			// No database: the server's answer for a session without one (DATABASE() is
+			// NULL there already, nothing to rewrite).
+			p.NoDatabase = true
+			p.TabletType, p.TabletName = router.Primary, router.Primary.String()
+			p.Reserve = reserveReason(stmt)
+			return p, nil
 		}
 		p.Keyspace = ks
 	case 1:
@@ -556,7 +612,7 @@ func planRoute(stmt sqlparser.Statement, sql string, sess Session, rt *router.Ta
 		}
 	}
 	if !needs {
-		needs = hasKeyspaceColumnQualifier(stmt, rt, k.Database)
+		needs = hasKeyspaceColumnQualifier(stmt, rt, k.Database) || (procQualified && p.Keyspace != k.Database)
 	}
 	// DATABASE() names the session's keyspace (NULL without one), as on MySQL; the backend
 	// connection would name its own schema: the routed keyspace's database.

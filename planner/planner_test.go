@@ -20,6 +20,7 @@ type golden struct {
 	Keyspace string          `json:"session_keyspace,omitempty"`
 	Tablet   string          `json:"session_tablet_type,omitempty"`
 	SQLMode  string          `json:"sql_mode,omitempty"`
+	Default  string          `json:"default_keyspace,omitempty"`
 	Plan     json.RawMessage `json:"plan,omitempty"`
 	Error    string          `json:"error,omitempty"`
 }
@@ -64,7 +65,7 @@ func TestGoldenPlans(t *testing.T) {
 		}
 		for i := range cases {
 			c := &cases[i]
-			sess := Session{Keyspace: c.Keyspace}
+			sess := Session{Keyspace: c.Keyspace, Default: c.Default}
 			if c.Tablet != "" {
 				sess.TabletType, _ = router.ParseTabletType(c.Tablet)
 			}

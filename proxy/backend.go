@@ -87,6 +87,7 @@ type backendConn struct {
 	pending string
 	status  uint16 // status flags of the last response
 	lastUse time.Time
+	dbEpoch uint64 // pool.dbEpoch when its database was last selected
 	// stmts maps a query text to the statement prepared for it on this connection.
 	stmts     map[string]*backendStmt
 	stmtOrder []string

@@ -29,6 +29,11 @@ type pool struct {
 	closed  bool
 
 	waits atomic.Uint64
+
+	// dbEpoch counts CREATE/ALTER/DROP DATABASE run through the proxy (nil: never re-select).
+	// A connection selected its database at an older epoch may hold stale per-database
+	// defaults (@@character_set_database) or none at all: get re-selects it (reselect).
+	dbEpoch *atomic.Uint64
 }
 
 func newPool(addr, keyspace string, opts dialOptions, size int, idleTime, wait time.Duration) *pool {
@@ -53,6 +58,11 @@ func (p *pool) get(ctx context.Context, settingsKey string, settingsSQL []string
 			p.mu.Unlock()
 			if time.Since(c.lastUse) >= idleCheckAfter && !c.alive() {
 				// Closed by the server while idle (it restarted): never hand it out.
+				c.close()
+				p.release()
+				continue
+			}
+			if err := p.reselect(c, settingsSQL); err != nil {
 				c.close()
 				p.release()
 				continue
@@ -133,6 +143,9 @@ func (p *pool) dial(ctx context.Context, settingsKey string, settingsSQL []strin
 		return nil, &dialError{p.addr, err}
 	}
 	c.pool = p
+	if p.dbEpoch != nil {
+		c.dbEpoch = p.dbEpoch.Load()
+	}
 	for _, s := range settingsSQL {
 		if _, err := c.exec(s); err != nil {
 			c.close()

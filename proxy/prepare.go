@@ -164,7 +164,8 @@ func (s *session) execute(pkt []byte) error {
 		values = pkt[pos:]
 	}
 	rt := s.p.cfg.Routing.Load()
-	e, err := s.p.plan(st.query, s.planSession(), rt)
+	sess := s.planSession()
+	e, err := s.p.plan(st.query, sess, rt)
 	if err != nil {
 		return s.writeErr(err)
 	}
@@ -255,6 +256,9 @@ func (s *session) executeOn(rt *router.Table, pl *planner.Plan, st *clientStmt, 
 			return true, s.writeErr(sqlerr.Interrupted())
 		}
 		return true, err
+	}
+	if pl.DatabaseDDL != "" && res.err == nil {
+		s.databaseChanged(pl, res)
 	}
 	if pooled {
 		bc.pool.put(bc)

@@ -56,6 +56,9 @@ type Config struct {
 	QueryTimeout    time.Duration
 	MaxReplicaLag   time.Duration
 	TransactionMode string // single | multi | twopc
+	// DefaultKeyspace is where sessions without a database route ("" = none: statements that
+	// need no table run on a connection with no database selected).
+	DefaultKeyspace string
 	// MaxRowsInMemory bounds the rows one cross-keyspace statement may move between keyspaces.
 	MaxRowsInMemory int
 	// MaxLoginFailures per client address per minute before its logins are refused (1129).
@@ -93,6 +96,8 @@ type Proxy struct {
 
 	rr     atomic.Uint32
 	logins *loginLimiter
+
+	dbEpoch atomic.Uint64 // see pool.dbEpoch
 
 	ddlMu sync.Mutex
 	ddls  map[ddlKey]string // pulled tables' definitions, per routing version
@@ -313,6 +318,11 @@ func (p *Proxy) reaper(ctx context.Context) {
 
 // poolFor returns the pool of one server of keyspace ks at tablet type tt.
 func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, foundRows bool) (*pool, error) {
+	return p.poolOf(rt, ks, tt, foundRows, false)
+}
+
+// poolOf is poolFor; noDB picks the primary's pool of connections with no database selected.
+func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, foundRows, noDB bool) (*pool, error) {
 	k, ok := rt.Keyspace(ks)
 	if !ok {
 		return nil, sqlerr.BadDB(ks)
@@ -333,19 +343,24 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 		}
 		addr = healthy[int(p.rr.Add(1))%n]
 	}
-	key := poolKey{ks, addr, foundRows}
-	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == k.Database {
+	db := k.Database
+	if noDB {
+		db = ""
+	}
+	key := poolKey{ks, addr, foundRows, noDB}
+	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == db {
 		return pl, nil // hot path: no lock, no allocation
 	}
 	p.poolsMu.Lock()
 	defer p.poolsMu.Unlock()
 	pl := p.pools[key]
-	if pl == nil || pl.opts.User != k.User || pl.opts.Password != k.Password || pl.opts.Database != k.Database {
+	if pl == nil || pl.opts.User != k.User || pl.opts.Password != k.Password || pl.opts.Database != db {
 		if pl != nil {
 			go pl.shutdown()
 		}
-		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
+		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: db,
 			FoundRows: foundRows, TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
+		pl.dbEpoch = &p.dbEpoch
 		p.pools[key] = pl
 		idx := make(map[poolKey]*pool, len(p.pools))
 		for k, v := range p.pools {
@@ -359,6 +374,7 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 type poolKey struct {
 	keyspace, addr string
 	foundRows      bool
+	noDB           bool // connections with no database selected (planner.Plan.NoDatabase)
 }
 
 // --- wire.Handler ---

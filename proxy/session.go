@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +32,9 @@ type session struct {
 	settings    map[string]string // tracked variable -> SET statement (client's text)
 	settingsKey string
 	settingsSQL []string
+	// charset are the character set group's SETs in the order set (NAMES first when set):
+	// settings["names"] replays them all (sessionvars.go).
+	charset []planner.Setting
 
 	autocommit bool
 	explicitTx bool
@@ -164,7 +166,7 @@ func (s *session) command(pkt []byte) error {
 			return err // the identity is unchanged, but the client expects a fresh session: close
 		}
 		s.reset() // a new user starts a new session: transactions rolled back, state dropped
-		s.keyspace, s.tabletType = "", router.Primary
+		s.setKeyspace("", router.Primary)
 		if s.c.DB != "" {
 			if err := s.use(s.c.DB); err != nil {
 				return s.writeErr(err)
@@ -202,7 +204,7 @@ func (s *session) writeErr(err error) error {
 func (s *session) reset() {
 	s.close()
 	s.explicitTx, s.autocommit = false, true
-	s.settings, s.settingsKey, s.settingsSQL = map[string]string{}, "", nil
+	s.settings, s.settingsKey, s.settingsSQL, s.charset = map[string]string{}, "", nil, nil
 	s.savepoints = nil
 	s.txLost = ""
 	s.stmts = map[uint32]*clientStmt{}
@@ -220,14 +222,26 @@ func (s *session) use(db string) error {
 	if pl.Keyspace != "" && !allowed(s.c.User, pl.Keyspace) {
 		return sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
 	}
-	s.keyspace = pl.Keyspace
-	s.sqlMode.ready = false // another keyspace's server: its default mode and version
+	tt := router.Primary
 	if pl.UseType || pl.Keyspace == "" {
-		s.tabletType = pl.TabletType
-	} else {
-		s.tabletType = router.Primary
+		tt = pl.TabletType
 	}
+	s.setKeyspace(pl.Keyspace, tt)
+	s.sqlMode.ready = false // another keyspace's server: its default mode and version
 	return nil
+}
+
+// setKeyspace changes the session's keyspace (its current database: "" = none) and tablet
+// type: USE, COM_INIT_DB, COM_CHANGE_USER and a DROP DATABASE of the current one all pass
+// here. Session state tracking of the current schema (CLIENT_SESSION_TRACK,
+// SESSION_TRACK_SCHEMA) hooks in here: report a changed s.keyspace to clients that asked.
+func (s *session) setKeyspace(ks string, tt router.TabletType) {
+	s.keyspace, s.tabletType = ks, tt
+}
+
+// planSession is what planning a statement of this session depends on.
+func (s *session) planSession() planner.Session {
+	return planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, Mode: s.parseMode(), Default: s.p.cfg.DefaultKeyspace}
 }
 
 // query handles COM_QUERY, splitting multi-statements when the client allows them.
@@ -431,15 +445,22 @@ func (s *session) writeTable(cols []string, rows [][]string, more bool, info str
 // conn finds the backend connection for a routed plan: the session's reserved one, its
 // transaction's one, or a pooled one. pooled says the caller returns it to the pool.
 func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pooled bool, err error) {
-	if !allowed(s.c.User, pl.Keyspace) {
+	if !pl.NoDatabase && !allowed(s.c.User, pl.Keyspace) {
 		return nil, false, sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
 	}
 	var rkey string
 	if len(s.reserved) > 0 || pl.Reserve != "" {
 		rkey = pl.Keyspace + "@" + pl.TabletType.String()
 	}
+	// With autocommit=0 the server starts a transaction at the first statement that uses
+	// one, not at a SET: SET TRANSACTION right after COMMIT must not find one open (1568).
+	// After an explicit BEGIN it is open already, as on the server.
+	startsTx := s.inTx() && pl.TabletType == router.Primary && (s.explicitTx || pl.Stmt != "set")
 	if rc := s.reserved[rkey]; rc != nil {
-		if s.inTx() && pl.TabletType == router.Primary && s.txConns[pl.Keyspace] == nil {
+		if err := s.reselect(rc); err != nil {
+			return nil, false, err
+		}
+		if startsTx && s.txConns[pl.Keyspace] == nil {
 			if err := s.beginOn(rc, pl); err != nil {
 				return nil, false, err
 			}
@@ -450,7 +471,14 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 	if s.inTx() && s.txLost != "" {
 		return nil, false, txLostError(s.txLost)
 	}
-	if s.inTx() && pl.TabletType == router.Primary {
+	if tc := s.txConns[pl.Keyspace]; tc != nil && s.inTx() && pl.TabletType == router.Primary && !startsTx {
+		// A SET inside an implicit transaction already open: on its connection.
+		if pl.Reserve != "" {
+			s.reserved[rkey] = tc
+		}
+		return tc, false, s.reselect(tc)
+	}
+	if startsTx {
 		// Checked before reusing a connection: a keyspace first only read from must not
 		// take writes once another keyspace has.
 		if pl.Write && s.p.cfg.TransactionMode == "single" {
@@ -462,9 +490,15 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 			}
 		}
 		if tc := s.txConns[pl.Keyspace]; tc != nil {
+			if err := s.reselect(tc); err != nil {
+				return nil, false, err
+			}
+			if pl.Reserve != "" {
+				s.reserved[rkey] = tc // it keeps the state after the transaction too
+			}
 			return tc, false, nil
 		}
-		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		pool, err := s.poolFor(rt, pl, router.Primary)
 		if err != nil {
 			return nil, false, err
 		}
@@ -482,7 +516,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		}
 		return tc, false, nil
 	}
-	pool, err := s.p.poolFor(rt, pl.Keyspace, pl.TabletType, s.c.Capabilities&clientFoundRows != 0)
+	pool, err := s.poolFor(rt, pl, pl.TabletType)
 	if err != nil {
 		return nil, false, err
 	}
@@ -601,6 +635,9 @@ func (s *session) send(pl *planner.Plan, bc *backendConn, pooled bool, sql strin
 	}
 	if bc.status&statusInTrans == 0 && s.txConns[pl.Keyspace] == bc && !s.inTx() {
 		delete(s.txConns, pl.Keyspace)
+	}
+	if pl.DatabaseDDL != "" && res.err == nil {
+		s.databaseChanged(pl, res)
 	}
 	if pooled {
 		bc.pool.put(bc)
@@ -871,68 +908,42 @@ func (s *session) isReserved(c *backendConn) bool {
 	return false
 }
 
-// set applies tracked settings: validated by running them on a backend connection first,
-// then remembered and replayed on every connection the session takes from a pool.
+// set applies tracked settings: run first on one backend connection (the one holding the
+// session's user variables when there is one: setConn), which validates them and computes
+// values assigned from expressions; then remembered as literal SETs and replayed on every
+// connection the session takes from a pool.
 func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 	if len(pl.Settings) > 0 {
-		next := make(map[string]string, len(s.settings)+len(pl.Settings))
-		for k, v := range s.settings {
-			next[k] = v
+		c, held, err := s.setConn(rt)
+		if err != nil {
+			return err
 		}
-		for _, st := range pl.Settings {
-			next[st.Name] = st.SQL
+		applied, err := s.applySettings(c, pl.Settings)
+		if err != nil {
+			if !held {
+				c.pool.discard(c) // its settings are now unknown
+			}
+			return err
 		}
+		s.settleSQLMode(c, applied)
+		next, charset := s.trackSettings(applied)
 		key, sqls := settingsKey(next)
-		// Validate on a connection of the session's keyspace (or the first keyspace).
-		ks := s.keyspace
-		if ks == "" {
-			if names := rt.KeyspaceNames(); len(names) > 0 {
-				ks = names[0]
-			}
+		if !held {
+			c.settings = key
+			c.pool.put(c)
 		}
-		pool, err := s.p.poolFor(rt, ks, router.Primary, s.c.Capabilities&clientFoundRows != 0)
-		if err != nil {
-			return err
-		}
-		c, err := pool.get(context.Background(), s.settingsKey, s.settingsSQL)
-		if err != nil {
-			return err
-		}
-		modeChanged := false
-		for _, st := range pl.Settings {
-			if _, err := c.exec(st.SQL); err != nil {
-				pool.discard(c) // its settings are now unknown
-				return err
-			}
-			modeChanged = modeChanged || st.Name == "sql_mode"
-		}
-		settings := pl.Settings
-		if modeChanged {
-			// The value as the server computed it; replayed as that literal, so that
-			// CONCAT(@@sql_mode, ...) gives every connection the session's value.
-			if lit := s.readSessionMode(c); lit != "" {
-				next["sql_mode"] = lit
-				key, sqls = settingsKey(next)
-				settings = slices.Clone(settings)
-				for i := range settings {
-					if settings[i].Name == "sql_mode" {
-						settings[i].SQL = lit
+		// Connections already held by the session get the new settings too.
+		for _, h := range s.heldConns() {
+			if h != c {
+				for _, st := range applied {
+					if _, err := h.exec(st.SQL); err != nil {
+						return err
 					}
 				}
 			}
+			h.settings = key
 		}
-		c.settings = key
-		pool.put(c)
-		// Connections already held by the session get the new settings too.
-		for _, held := range s.heldConns() {
-			for _, st := range settings {
-				if _, err := held.exec(st.SQL); err != nil {
-					return err
-				}
-			}
-			held.settings = key
-		}
-		s.settings, s.settingsKey, s.settingsSQL = next, key, sqls
+		s.settings, s.settingsKey, s.settingsSQL, s.charset = next, key, sqls, charset
 	}
 	if pl.Autocommit != nil {
 		on := *pl.Autocommit
@@ -977,6 +988,7 @@ func (s *session) initCollation() error {
 		return err // unknown to the backend: it would fall back to its default too
 	}
 	s.settings["names"] = stmt
+	s.charset = []planner.Setting{{Name: "names", Var: "names", SQL: stmt}}
 	s.settingsKey, s.settingsSQL = settingsKey(s.settings)
 	return nil
 }
@@ -1011,6 +1023,8 @@ func (s *session) vexplain(rt *router.Table, pl *planner.Plan, more bool) (bool,
 			}
 			k, _ := rt.Keyspace(inner.Keyspace)
 			rows = append(rows, []string{"Route (pulled tables as temporary tables)", inner.Keyspace, inner.TabletType.String(), strings.Join(serversOf(k, inner.TabletType), ","), inner.Query, strings.Join(inner.Rules, ",")})
+		} else if inner.Kind == planner.Route && inner.NoDatabase {
+			rows = append(rows, []string{"Route (no database selected)", "", inner.TabletType.String(), "", inner.Query, ""})
 		} else if inner.Kind == planner.Route {
 			k, _ := rt.Keyspace(inner.Keyspace)
 			servers := []string{k.Primary}
@@ -1097,7 +1111,11 @@ func (s *session) fieldList(pkt []byte) error {
 	}
 	table := string(body[:i])
 	rt := s.p.cfg.Routing.Load()
-	t, err := rt.Resolve("", table, s.keyspace, s.tabletType)
+	ks := s.keyspace
+	if ks == "" {
+		ks = s.p.cfg.DefaultKeyspace
+	}
+	t, err := rt.Resolve("", table, ks, s.tabletType)
 	if err != nil {
 		return s.writeErr(err)
 	}

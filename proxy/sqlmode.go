@@ -103,11 +103,6 @@ func (s *session) parseMode() planner.Mode {
 	return def
 }
 
-// planSession is the part of the session that planning depends on.
-func (s *session) planSession() planner.Session {
-	return planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, Mode: s.parseMode()}
-}
-
 // modeSet records the session's own sql_mode (planner.ModeUnknown when it cannot be known).
 func (s *session) modeSet(flags planner.Mode) {
 	s.sqlMode = sessionMode{set: true, flags: flags.Flags()}
@@ -144,4 +139,19 @@ func (s *session) afterRoute(pl *planner.Plan, sql string) {
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), sub)
+}
+
+// settleSQLMode reads sql_mode back from c after a SET of it ran there: the session parses
+// by the mode the server computed, and the tracked setting becomes that literal, so that
+// CONCAT(@@sql_mode, ...) gives every pooled connection the session's value.
+func (s *session) settleSQLMode(c *backendConn, applied []planner.Setting) {
+	for i := range applied {
+		if applied[i].Name != "sql_mode" {
+			continue
+		}
+		if lit := s.readSessionMode(c); lit != "" {
+			applied[i].SQL = lit
+		}
+		return
+	}
 }

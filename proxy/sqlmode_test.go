@@ -15,14 +15,14 @@ import (
 	"github.com/vtgate-lite/vtgate-lite/router"
 )
 
-// outcome is what a client sees of one statement: its first result set, or its error.
-type outcome struct {
+// answer is what a client sees of one statement: its first result set, or its error.
+type answer struct {
 	Rows [][]string
 	Code uint16
 	Msg  string
 }
 
-func (o outcome) String() string {
+func (o answer) String() string {
 	if o.Code != 0 {
 		return fmt.Sprintf("ERROR %d: %s", o.Code, o.Msg)
 	}
@@ -30,7 +30,7 @@ func (o outcome) String() string {
 }
 
 // run executes q on c, through the text protocol, or prepared (the binary protocol).
-func run(t *testing.T, c *sql.Conn, q string, prepared bool, args ...any) outcome {
+func run(t *testing.T, c *sql.Conn, q string, prepared bool, args ...any) answer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -48,13 +48,13 @@ func run(t *testing.T, c *sql.Conn, q string, prepared bool, args ...any) outcom
 	if err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) {
-			return outcome{Code: me.Number, Msg: me.Message}
+			return answer{Code: me.Number, Msg: me.Message}
 		}
 		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
-	var out outcome
+	var out answer
 	for rows.Next() {
 		vals := make([]sql.RawBytes, len(cols))
 		ptrs := make([]any, len(cols))
@@ -77,7 +77,7 @@ func run(t *testing.T, c *sql.Conn, q string, prepared bool, args ...any) outcom
 	if err := rows.Err(); err != nil {
 		var me *mysql.MySQLError
 		if errors.As(err, &me) {
-			return outcome{Code: me.Number, Msg: me.Message}
+			return answer{Code: me.Number, Msg: me.Message}
 		}
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -108,7 +108,7 @@ func TestSQLModeParsing(t *testing.T) {
 	direct = pinned(t, ddb)
 	proxied := pinned(t, e.open(t, "app", "commerce"))
 
-	same := func(q string, prepared bool, args ...any) outcome {
+	same := func(q string, prepared bool, args ...any) answer {
 		t.Helper()
 		want := run(t, direct, q, prepared, args...)
 		got := run(t, proxied, q, prepared, args...)
@@ -207,7 +207,7 @@ func TestUnparsedStatements(t *testing.T) {
 	t.Cleanup(func() { ddb.Close() })
 	direct := pinned(t, ddb)
 	proxied := pinned(t, e.open(t, "app", "commerce"))
-	same := func(q string, prepared bool) outcome {
+	same := func(q string, prepared bool) answer {
 		t.Helper()
 		want := run(t, direct, q, prepared)
 		got := run(t, proxied, q, prepared)

@@ -129,6 +129,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 		QueryTimeout:    cfg.QueryTimeout,
 		MaxReplicaLag:   cfg.MaxReplicaLag,
 		TransactionMode: cfg.TransactionMode,
+		DefaultKeyspace: cfg.DefaultKeyspace,
 		MaxRowsInMemory: cfg.MaxRowsInMemory,
 		Store:           st,
 		Admin:           adm,

@@ -94,6 +94,8 @@ type Proxy struct {
 	ddlMu sync.Mutex
 	ddls  map[ddlKey]string // pulled tables' definitions, per routing version
 
+	extCapsMu sync.Mutex // serialises backendGreeted's narrowing of the offer
+
 	collMu     sync.Mutex
 	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
 }
@@ -201,6 +203,8 @@ func New(cfg Config) (*Proxy, error) {
 		OnAuthFailure:      func(_, ip string) { p.metrics.authFail.Inc(); p.logins.failed(ip) },
 		AuthFailureLimiter: func(ip string) bool { return p.logins.allow(ip) },
 		Logger:             cfg.Logger,
+		// Offered until a backend greeting shows it is not available (backendGreeted).
+		MariaDBCapabilities: wire.MariaDBCapExtendedMetadata,
 	}, p)
 	if err != nil {
 		return nil, err
@@ -304,7 +308,7 @@ func (p *Proxy) reaper(ctx context.Context) {
 }
 
 // poolFor returns the pool of one server of keyspace ks at tablet type tt.
-func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, foundRows bool) (*pool, error) {
+func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, caps connCaps) (*pool, error) {
 	k, ok := rt.Keyspace(ks)
 	if !ok {
 		return nil, sqlerr.BadDB(ks)
@@ -325,7 +329,7 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 		}
 		addr = healthy[int(p.rr.Add(1))%n]
 	}
-	key := poolKey{ks, addr, foundRows}
+	key := poolKey{ks, addr, caps}
 	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == k.Database {
 		return pl, nil // hot path: no lock, no allocation
 	}
@@ -337,7 +341,8 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 			go pl.shutdown()
 		}
 		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
-			FoundRows: foundRows, TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
+			FoundRows: caps.foundRows, ExtMetadata: caps.extMeta, Greeted: p.backendGreeted,
+			TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		p.pools[key] = pl
 		idx := make(map[poolKey]*pool, len(p.pools))
 		for k, v := range p.pools {
@@ -350,7 +355,24 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 
 type poolKey struct {
 	keyspace, addr string
-	foundRows      bool
+	caps           connCaps // a backend connection negotiates these as its client did
+}
+
+// backendGreeted narrows the MariaDB extended capabilities offered to new clients to
+// those of every backend greeting seen: the proxy relays backend packets, so it offers
+// only what the backends send (a MySQL server, or a MariaDB before 10.5, has no
+// extended metadata). A client that negotiated one before its backend was seen gets a
+// clear error from that backend's dial (dialBackend), never a different format.
+func (p *Proxy) backendGreeted(mariadbCaps uint32) {
+	p.extCapsMu.Lock()
+	defer p.extCapsMu.Unlock()
+	offered := p.server.OfferedMariaDBCapabilities()
+	if offered&^mariadbCaps == 0 {
+		return
+	}
+	p.server.SetMariaDBCapabilities(offered & mariadbCaps)
+	p.log.Warn("a backend does not offer some MariaDB extended capabilities; no longer offered to clients",
+		"offered_before", offered, "backend_offers", mariadbCaps)
 }
 
 // --- wire.Handler ---

@@ -188,7 +188,6 @@ func (s *session) command(pkt []byte) error {
 
 const clientMultiStatements = 1 << 16
 const clientLocalFiles = 1 << 7
-const clientFoundRows = 1 << 1
 
 func (s *session) writeErr(err error) error {
 	e := sqlerr.FromError(err)
@@ -459,7 +458,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		if tc := s.txConns[pl.Keyspace]; tc != nil {
 			return tc, false, nil
 		}
-		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, clientConnCaps(s.c))
 		if err != nil {
 			return nil, false, err
 		}
@@ -477,7 +476,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		}
 		return tc, false, nil
 	}
-	pool, err := s.p.poolFor(rt, pl.Keyspace, pl.TabletType, s.c.Capabilities&clientFoundRows != 0)
+	pool, err := s.p.poolFor(rt, pl.Keyspace, pl.TabletType, clientConnCaps(s.c))
 	if err != nil {
 		return nil, false, err
 	}
@@ -882,7 +881,7 @@ func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 				ks = names[0]
 			}
 		}
-		pool, err := s.p.poolFor(rt, ks, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		pool, err := s.p.poolFor(rt, ks, router.Primary, clientConnCaps(s.c))
 		if err != nil {
 			return err
 		}

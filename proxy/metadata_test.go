@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/vtgate-lite/vtgate-lite/internal/testcluster"
+	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
+	"github.com/vtgate-lite/vtgate-lite/router"
+)
+
+// metaEnv is a proxy in front of one MariaDB primary (keyspace meta on database meta),
+// for comparing what a client sees through vtgate-lite with what it sees directly.
+type metaEnv struct {
+	server *testcluster.Server
+	proxy  *Proxy
+	addr   string
+}
+
+func startMetaEnv(t *testing.T) *metaEnv {
+	t.Helper()
+	cl := testcluster.Start(t, testcluster.Options{Databases: []string{"meta"}})
+	cl.Primary.Exec(t,
+		"CREATE TABLE meta.doc (id INT PRIMARY KEY, j JSON, pt POINT, g GEOMETRY, s VARCHAR(3), n INT)",
+		`INSERT INTO meta.doc VALUES (1, '{"a": [1, 2]}', ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('LINESTRING(0 0, 1 1)'), 'abc', 7)`,
+		"CREATE PROCEDURE meta.p_out(IN a INT, OUT b INT) BEGIN SET b = a * 2; END",
+		"CREATE PROCEDURE meta.p_inout(INOUT x INT, OUT y VARCHAR(10)) BEGIN SELECT x AS seen; SET x = x + 1, y = 'done'; END")
+	s := &router.Schema{VSchema: map[string]*router.KeyspaceVSchema{}, Rules: map[string]string{}}
+	s.AddTable("meta", "doc")
+	holder, err := router.NewHolder(map[string]*router.Keyspace{"meta": cl.Keyspace("meta", "meta")}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*wire.User{"app": {Name: "app", Password: "secret"}}
+	p, err := New(Config{
+		Routing:       holder,
+		Users:         func(n string) (*wire.User, bool) { u, ok := users[n]; return u, ok },
+		ServerVersion: "10.11.0-MariaDB-vtgate-lite",
+		PoolSize:      4,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = p.Serve(ctx, l); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("proxy did not stop")
+		}
+		p.Close()
+	})
+	return &metaEnv{server: cl.Primary, proxy: p, addr: l.Addr().String()}
+}
+
+// pair is one raw connection through vtgate-lite and one directly to the server, both
+// with the same capabilities and default schema.
+func (e *metaEnv) pair(t *testing.T, caps, ext uint32) (via, direct *rawConn) {
+	t.Helper()
+	via = dialRawConn(t, e.addr, "app", "secret", "meta", caps, ext)
+	direct = dialRawConn(t, e.server.Addr(), "root", testcluster.RootPassword, "meta", caps, ext)
+	return via, direct
+}
+
+// sameResponse fails unless the two responses are byte-equal, packet by packet.
+func sameResponse(t *testing.T, what string, via, direct [][]byte) {
+	t.Helper()
+	if len(via) != len(direct) {
+		t.Fatalf("%s: %d packets through vtgate-lite, %d directly:\nvia    %q\ndirect %q", what, len(via), len(direct), via, direct)
+	}
+	for i := range via {
+		if !bytes.Equal(via[i], direct[i]) {
+			t.Fatalf("%s: packet %d differs:\nvia    %q\ndirect %q", what, i, via[i], direct[i])
+		}
+	}
+}
+
+// sameSequence runs the statements through vtgate-lite, then directly (they may write the
+// same rows), and compares each response.
+func sameSequence(t *testing.T, via, direct *rawConn, stmts []string) {
+	t.Helper()
+	var v [][][]byte
+	for _, q := range stmts {
+		v = append(v, via.query(q))
+	}
+	for i, q := range stmts {
+		sameResponse(t, q, v[i], direct.query(q))
+	}
+}
+
+func TestMetadataAndStatusAreTheBackends(t *testing.T) {
+	testcluster.Require(t)
+	e := startMetaEnv(t)
+
+	t.Run("extended metadata of JSON and GEOMETRY columns", func(t *testing.T) {
+		via, direct := e.pair(t, rawConnCaps, wire.MariaDBCapExtendedMetadata)
+		if via.extCaps&wire.MariaDBCapExtendedMetadata == 0 || via.caps&wire.CapLongPassword != 0 {
+			t.Fatalf("vtgate-lite does not offer extended metadata: caps %#x ext %#x", via.caps, via.extCaps)
+		}
+		if direct.extCaps&wire.MariaDBCapExtendedMetadata == 0 {
+			t.Fatalf("the server does not offer extended metadata (ext %#x)", direct.extCaps)
+		}
+		const q = "SELECT id, j, pt, g FROM doc"
+		v, d := via.query(q), direct.query(q)
+		sameResponse(t, "text protocol", v, d)
+		// Not vacuous: the definitions carry the extended type info.
+		for _, want := range []string{"json", "point"} {
+			if !bytes.Contains(bytes.Join(v[1:5], nil), []byte(want)) {
+				t.Fatalf("column definitions lack extended type info %q: %q", want, v[1:5])
+			}
+		}
+		vid, vp := via.prepare(q)
+		did, dp := direct.prepare(q)
+		binary.LittleEndian.PutUint32(vp[0][1:], 0) // statement ids are each side's own
+		binary.LittleEndian.PutUint32(dp[0][1:], 0)
+		sameResponse(t, "prepare", vp, dp)
+		sameResponse(t, "execute", via.execute(vid), direct.execute(did))
+		// The proxy's own result sets have the format too (an empty extended info).
+		if r := via.query("SELECT DATABASE()"); r[0][0] == 0xff {
+			t.Fatalf("SELECT DATABASE(): %q", r)
+		}
+		sameResponse(t, "after", via.query("SELECT j FROM doc"), direct.query("SELECT j FROM doc"))
+	})
+
+	t.Run("without extended metadata", func(t *testing.T) {
+		via, direct := e.pair(t, rawConnCaps, 0)
+		v, d := via.query("SELECT id, j, pt FROM doc"), direct.query("SELECT id, j, pt FROM doc")
+		sameResponse(t, "text protocol", v, d)
+		if bytes.Contains(bytes.Join(v[1:4], nil), []byte("json")) {
+			t.Fatalf("extended type info sent to a client that did not ask: %q", v[1:4])
+		}
+	})
+
+	t.Run("warnings count", func(t *testing.T) {
+		for _, ext := range []uint32{0, wire.MariaDBCapExtendedMetadata} {
+			via, direct := e.pair(t, rawConnCaps, ext)
+			sameSequence(t, via, direct, []string{
+				"SET sql_mode = ''",
+				"INSERT INTO doc (id, s) VALUES (2, 'truncated')", // 1265: data truncated
+				"UPDATE doc SET s = 'toolong', n = 'x' WHERE id = 2",
+				"SELECT 1/0, CAST('1x' AS SIGNED)",
+				"SHOW WARNINGS",
+				"DELETE FROM doc WHERE id = 2",
+			})
+		}
+	})
+
+	t.Run("affected rows and found rows", func(t *testing.T) {
+		for _, foundRows := range []bool{false, true} {
+			via, direct := e.pair(t, rawConnCaps|map[bool]uint32{true: wire.CapFoundRows}[foundRows], 0)
+			sameSequence(t, via, direct, []string{
+				"UPDATE doc SET n = n WHERE id = 1", // matches 1, changes 0
+				"UPDATE doc SET n = n + 1 WHERE id = 1",
+				"UPDATE doc SET n = n - 1 WHERE id = 1",
+			})
+		}
+		// And with a driver: go-sql-driver's clientFoundRows.
+		for _, tc := range []struct {
+			params string
+			want   int64
+		}{{"", 0}, {"clientFoundRows=true", 1}} {
+			dsn := fmt.Sprintf("app:secret@tcp(%s)/meta?timeout=5s&%s", e.addr, tc.params)
+			directDSN := e.server.DSN("meta") + "&" + tc.params
+			for name, dsn := range map[string]string{"vtgate-lite": dsn, "direct": directDSN} {
+				db, err := sql.Open("mysql", dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := db.Exec("UPDATE doc SET n = n WHERE id = 1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n, _ := res.RowsAffected(); n != tc.want {
+					t.Errorf("%s %q: rows affected %d, want %d", name, tc.params, n, tc.want)
+				}
+				db.Close()
+			}
+		}
+	})
+
+	t.Run("prepared CALL with OUT parameters", func(t *testing.T) {
+		via, direct := e.pair(t, rawConnCaps, 0)
+		for _, q := range []string{"CALL p_out(?, ?)", "CALL p_inout(?, ?)"} {
+			vid, vp := via.prepare(q)
+			did, dp := direct.prepare(q)
+			binary.LittleEndian.PutUint32(vp[0][1:], 0)
+			binary.LittleEndian.PutUint32(dp[0][1:], 0)
+			sameResponse(t, "prepare "+q, vp, dp)
+			v, d := via.execute(vid, 21, nil), direct.execute(did, 21, nil)
+			sameResponse(t, "execute "+q, v, d)
+			// Not vacuous: an OUT-parameter result set (SERVER_PS_OUT_PARAMS) then the OK.
+			sawOut := false
+			for _, p := range v {
+				if p[0] == 0xfe && len(p) < 9 && binary.LittleEndian.Uint16(p[3:])&wire.StatusPSOutParams != 0 {
+					sawOut = true
+				}
+			}
+			if !sawOut || v[len(v)-1][0] != 0x00 {
+				t.Fatalf("execute %s: no OUT-parameter result set before the final OK: %q", q, v)
+			}
+			// Executed again on the same statement (drivers do).
+			sameResponse(t, "execute again "+q, via.execute(vid, 1, nil), direct.execute(did, 1, nil))
+		}
+		// CALL with a user variable as the OUT parameter, then reading it.
+		vid, _ := via.prepare("CALL p_out(?, @x)")
+		did, _ := direct.prepare("CALL p_out(?, @x)")
+		sameResponse(t, "CALL p_out(?, @x)", via.execute(vid, 5), direct.execute(did, 5))
+		sameResponse(t, "SELECT @x", via.query("SELECT @x"), direct.query("SELECT @x"))
+	})
+}

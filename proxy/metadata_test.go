@@ -3,10 +3,13 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -220,4 +223,119 @@ func TestMetadataAndStatusAreTheBackends(t *testing.T) {
 		sameResponse(t, "CALL p_out(?, @x)", via.execute(vid, 5), direct.execute(did, 5))
 		sameResponse(t, "SELECT @x", via.query("SELECT @x"), direct.query("SELECT @x"))
 	})
+
+	t.Run("session tracking is refused at the handshake", func(t *testing.T) {
+		// vtgate-lite answers USE and SET itself, so it does not offer CLIENT_SESSION_TRACK:
+		// a client asking for it gets classic OK packets, as from a server without it.
+		via := dialRawConn(t, e.addr, "app", "secret", "meta", rawConnCaps|wire.CapSessionTrack, 0)
+		if via.caps&wire.CapSessionTrack != 0 {
+			t.Fatalf("greeting offers CLIENT_SESSION_TRACK: %#x", via.caps)
+		}
+		for _, q := range []string{"USE meta", "SET time_zone = '+01:00'", "UPDATE doc SET n = n WHERE id = 1"} {
+			r := via.query(q)
+			if r[0][0] != 0x00 || okStatus(r[0])&wire.StatusSessionStateChange != 0 {
+				t.Fatalf("%s: %q", q, r)
+			}
+		}
+	})
+
+	t.Run("a backend without extended metadata withdraws the offer", func(t *testing.T) {
+		e.proxy.backendGreeted(wire.MariaDBCapExtendedMetadata) // a backend that has it: no change
+		if c := dialRawConn(t, e.addr, "app", "secret", "meta", rawConnCaps, 0); c.extCaps != wire.MariaDBCapExtendedMetadata {
+			t.Fatalf("offer %#x", c.extCaps)
+		}
+		e.proxy.backendGreeted(0) // a MySQL server, or MariaDB before 10.5
+		c := dialRawConn(t, e.addr, "app", "secret", "meta", rawConnCaps, wire.MariaDBCapExtendedMetadata)
+		if c.extCaps != 0 || c.caps&wire.CapLongPassword == 0 {
+			t.Fatalf("still offered: caps %#x ext %#x", c.caps, c.extCaps)
+		}
+		// The client asked anyway (its reserved bytes mean nothing now): classic definitions.
+		if r := c.query("SELECT j FROM doc"); bytes.Contains(r[1], []byte("json")) {
+			t.Fatalf("extended metadata sent though not negotiated: %q", r[1])
+		}
+	})
+}
+
+func TestGreetingMariaDBCaps(t *testing.T) {
+	greeting := func(caps uint16, ext uint32) []byte {
+		g := append([]byte{10}, "10.11.6-MariaDB\x00"...)
+		g = append(g, 1, 0, 0, 0)        // connection id
+		g = append(g, "abcdefgh\x00"...) // scramble part 1, filler
+		g = binary.LittleEndian.AppendUint16(g, caps)
+		g = append(g, 45, 2, 0) // charset, status
+		g = binary.LittleEndian.AppendUint16(g, 0x81bf)
+		g = append(g, 21, 0, 0, 0, 0, 0, 0) // auth data length, filler
+		g = binary.LittleEndian.AppendUint32(g, ext)
+		return append(g, "ijklmnopqrst\x00mysql_native_password\x00"...)
+	}
+	if got := greetingMariaDBCaps(greeting(0xf7fe, 0x1f)); got != 0x1f {
+		t.Fatalf("MariaDB greeting: %#x", got)
+	}
+	if got := greetingMariaDBCaps(greeting(0xf7ff, 0x1f)); got != 0 {
+		t.Fatalf("greeting with CLIENT_MYSQL: %#x", got)
+	}
+	for _, g := range [][]byte{nil, {9}, greeting(0xf7fe, 8)[:30]} {
+		if got := greetingMariaDBCaps(g); got != 0 {
+			t.Fatalf("short greeting %q: %#x", g, got)
+		}
+	}
+}
+
+// TestBackendExtendedMetadataDial: dialBackend asks for MariaDB extended metadata over
+// plain TCP and over TLS (where the capabilities travel in the SSL request, the only
+// client packet go-mysql writes in the clear), and the server's column definitions then
+// carry it; without ExtMetadata they do not.
+func TestBackendExtendedMetadataDial(t *testing.T) {
+	testcluster.Require(t)
+	cl := testcluster.Start(t, testcluster.Options{Databases: []string{"meta"}, TLS: true})
+	cl.Primary.Exec(t, "CREATE TABLE meta.doc (id INT PRIMARY KEY, j JSON)")
+	pem, err := os.ReadFile(cl.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	for _, tc := range []struct {
+		name string
+		tls  *tls.Config
+		ext  bool
+	}{
+		{"plain", nil, true},
+		{"tls", &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, true},
+		{"tls without", &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var greeted uint32
+			b, err := dialBackend(context.Background(), dialOptions{Addr: cl.Primary.Addr(), User: "root",
+				Password: testcluster.RootPassword, Database: "meta", TLS: tc.tls, ExtMetadata: tc.ext, Poller: true,
+				Greeted: func(c uint32) { greeted = c }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.close()
+			if greeted&wire.MariaDBCapExtendedMetadata == 0 || b.extMeta != tc.ext {
+				t.Fatalf("greeting ext %#x, negotiated %v", greeted, b.extMeta)
+			}
+			var defs [][]byte
+			if err := b.command(comQueryPayload(nil, "SELECT j FROM doc")); err != nil {
+				t.Fatal(err)
+			}
+			for eofs := 0; eofs < 2; {
+				p, err := b.readPacket()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p[0] == pktEOF && len(p) < 9 {
+					eofs++
+				}
+				defs = append(defs, append([]byte(nil), p...))
+			}
+			if got := bytes.Contains(defs[1], []byte("json")); got != tc.ext {
+				t.Fatalf("column definition %q: extended info %v, want %v", defs[1], got, tc.ext)
+			}
+			if c := parseColumnDef(defs[1], b.extMeta); c.name != "j" || c.typ != wire.TypeBlob {
+				t.Fatalf("parseColumnDef: %+v", c)
+			}
+		})
+	}
 }

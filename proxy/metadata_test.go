@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -337,5 +340,63 @@ func TestBackendExtendedMetadataDial(t *testing.T) {
 				t.Fatalf("parseColumnDef: %+v", c)
 			}
 		})
+	}
+}
+
+// TestNodeMySQL2ReadsJSON runs node's mysql2 (the driver of the issue) through vtgate-lite
+// and directly: a JSON column comes back as an object in both protocols, as directly. It
+// needs node and npm (mysql2 is installed into the user cache directory once).
+func TestNodeMySQL2ReadsJSON(t *testing.T) {
+	testcluster.Require(t)
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed: mysql2 check skipped")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skip("npm not installed: mysql2 check skipped")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = t.TempDir()
+	}
+	dir := filepath.Join(cache, "vtgate-lite-node-check")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "mysql2")); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", dir, "mysql2@3.24.6")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("npm install mysql2 failed (registry unreachable?): %v\n%s", err, out)
+		}
+	}
+	script, err := filepath.Abs("testdata/mysql2_json.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startMetaEnv(t)
+	run := func(addr, user, password string) string {
+		t.Helper()
+		host, port, _ := net.SplitHostPort(addr)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, script, host, port, user, password, "meta")
+		cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mysql2 against %s: %v\n%s", addr, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	direct := run(e.server.Addr(), "root", testcluster.RootPassword)
+	via := run(e.addr, "app", "secret")
+	const want = `{"text":"object","binary":"object","value":{"a":[1,2]}}`
+	if direct != want {
+		t.Fatalf("directly, mysql2 reads %s; want %s (the driver changed?)", direct, want)
+	}
+	if via != direct {
+		t.Fatalf("through vtgate-lite mysql2 reads %s, directly %s", via, direct)
 	}
 }

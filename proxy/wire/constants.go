@@ -39,12 +39,15 @@ const (
 // format is offered only if the proxy's backend connection for that client negotiates it
 // too (the proxy keys its pools by those it varies per client: FOUND_ROWS, and MariaDB's
 // extended metadata, see MariaDBCapExtendedMetadata). Each one, and why:
-//   - FOUND_ROWS: affected rows of an UPDATE count matched rows; per client (pools by it).
+//   - FOUND_ROWS: an UPDATE's affected rows count matched rows; per client (pools by it).
 //   - MULTI_STATEMENTS, MULTI_RESULTS, PS_MULTI_RESULTS: always on towards the backends,
 //     so multi-statements, CALL's result sets and prepared CALL's OUT-parameter result set
 //     (SERVER_PS_OUT_PARAMS) are relayed as the server sends them.
 //   - LOCAL_FILES: the proxy relays LOAD DATA LOCAL only for a client that allowed it.
 //   - CONNECT_ATTRS, PLUGIN_AUTH*, SECURE_CONNECTION, CONNECT_WITH_DB: handshake only.
+//   - LONG_FLAG, TRANSACTIONS, INTERACTIVE, IGNORE_SIGPIPE: no format change.
+//   - LONG_PASSWORD is CLIENT_MYSQL: cleared in the greeting whenever MariaDB extended
+//     capabilities are offered, as a MariaDB server does to announce them.
 //
 // Refused (never offered, so a client that asks gets the classic format, never a
 // silently different answer):
@@ -54,8 +57,6 @@ const (
 //     settings itself, so it cannot produce the server's session-state changes for them;
 //     relaying only the backend's part would be a different answer from the server's.
 //   - QUERY_ATTRIBUTES (MySQL 8 only), COMPRESS (the relay copies uncompressed packets).
-//   - CLIENT_MYSQL (= LONG_PASSWORD) is cleared in the greeting whenever MariaDB extended
-//     capabilities are offered: that is how a MariaDB server announces them.
 const ServerCapabilities = CapLongPassword | CapFoundRows | CapLongFlag | CapConnectWithDB |
 	CapLocalFiles | CapProtocol41 | CapInteractive | CapIgnoreSigpipe | CapTransactions |
 	CapSecureConnection | CapMultiStatements | CapMultiResults | CapPSMultiResults |

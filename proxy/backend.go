@@ -55,13 +55,16 @@ const (
 // the front end offers clients (no DEPRECATE_EOF, no session tracking, no query
 // attributes: see wire.ServerCapabilities), so relayed packets have the format the client
 // negotiated. What varies per client is in connCaps.
-const backendCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
-	mysql.CLIENT_LOCAL_FILES
+const backendCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_LOCAL_FILES
 
 // connCaps are the client capabilities that a backend connection must negotiate exactly
 // as its client did, because they change what the server sends; pools are keyed by them.
 type connCaps struct {
 	foundRows bool // CLIENT_FOUND_ROWS: an UPDATE's affected rows count matched rows
+	// psMultiResults is CLIENT_PS_MULTI_RESULTS: a prepared CALL answers with its OUT
+	// parameters as a result set (SERVER_PS_OUT_PARAMS) before the final OK; without it
+	// the server sends none. go-sql-driver does not set it; libmariadb and mysql2 do.
+	psMultiResults bool
 	// extMeta is MARIADB_CLIENT_EXTENDED_METADATA: column definitions carry an extended
 	// type info field (JSON, GEOMETRY subtypes...), relayed unchanged.
 	extMeta bool
@@ -70,18 +73,20 @@ type connCaps struct {
 // clientConnCaps returns the connCaps of a client connection.
 func clientConnCaps(c *wire.Conn) connCaps {
 	return connCaps{
-		foundRows: c.Capabilities&wire.CapFoundRows != 0,
-		extMeta:   c.MariaDBCapabilities&wire.MariaDBCapExtendedMetadata != 0,
+		foundRows:      c.Capabilities&wire.CapFoundRows != 0,
+		psMultiResults: c.Capabilities&wire.CapPSMultiResults != 0,
+		extMeta:        c.MariaDBCapabilities&wire.MariaDBCapExtendedMetadata != 0,
 	}
 }
 
 // dialOptions says how to reach one backend server.
 type dialOptions struct {
-	Addr      string
-	User      string
-	Password  string
-	Database  string
-	FoundRows bool
+	Addr           string
+	User           string
+	Password       string
+	Database       string
+	FoundRows      bool
+	PSMultiResults bool
 	// ExtMetadata asks for MARIADB_CLIENT_EXTENDED_METADATA; a server that does not offer
 	// it fails the dial (its column definitions would not have the client's format).
 	ExtMetadata bool
@@ -133,8 +138,13 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 	opts := []client.Option{func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
-		for _, cp := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
+		for _, cp := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
 			if err := c.SetCapability(cp); err != nil {
+				return err
+			}
+		}
+		if o.PSMultiResults {
+			if err := c.SetCapability(mysql.CLIENT_PS_MULTI_RESULTS); err != nil {
 				return err
 			}
 		}

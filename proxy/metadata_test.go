@@ -220,6 +220,20 @@ func TestMetadataAndStatusAreTheBackends(t *testing.T) {
 			// Executed again on the same statement (drivers do).
 			sameResponse(t, "execute again "+q, via.execute(vid, 1, nil), direct.execute(did, 1, nil))
 		}
+		// A client without CLIENT_PS_MULTI_RESULTS (go-sql-driver) gets what the server
+		// gives such a client: no OUT-parameter result set.
+		viaNo, directNo := e.pair(t, rawConnCaps&^wire.CapPSMultiResults, 0)
+		for _, q := range []string{"CALL p_out(?, ?)", "CALL p_inout(?, ?)"} {
+			vid, _ := viaNo.prepare(q)
+			did, _ := directNo.prepare(q)
+			v, d := viaNo.execute(vid, 21, nil), directNo.execute(did, 21, nil)
+			sameResponse(t, "without PS_MULTI_RESULTS: execute "+q, v, d)
+			for _, p := range v {
+				if p[0] == 0xfe && len(p) < 9 && binary.LittleEndian.Uint16(p[3:])&wire.StatusPSOutParams != 0 {
+					t.Fatalf("without PS_MULTI_RESULTS, execute %s sent OUT parameters: %q", q, v)
+				}
+			}
+		}
 		// CALL with a user variable as the OUT parameter, then reading it.
 		vid, _ := via.prepare("CALL p_out(?, @x)")
 		did, _ := direct.prepare("CALL p_out(?, @x)")

@@ -341,7 +341,7 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, caps 
 			go pl.shutdown()
 		}
 		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
-			FoundRows: caps.foundRows, ExtMetadata: caps.extMeta, Greeted: p.backendGreeted,
+			FoundRows: caps.foundRows, PSMultiResults: caps.psMultiResults, ExtMetadata: caps.extMeta, Greeted: p.backendGreeted,
 			TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		p.pools[key] = pl
 		idx := make(map[poolKey]*pool, len(p.pools))

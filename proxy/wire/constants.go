@@ -37,12 +37,15 @@ const (
 // ServerCapabilities is what the front end offers (CapSSL is added only when TLS is
 // configured). Backend packets are relayed raw, so every capability that changes a packet
 // format is offered only if the proxy's backend connection for that client negotiates it
-// too (the proxy keys its pools by those it varies per client: FOUND_ROWS, and MariaDB's
-// extended metadata, see MariaDBCapExtendedMetadata). Each one, and why:
+// too (the proxy keys its pools by those it varies per client: FOUND_ROWS,
+// PS_MULTI_RESULTS, and MariaDB's extended metadata, see MariaDBCapExtendedMetadata).
+// Each one, and why:
 //   - FOUND_ROWS: an UPDATE's affected rows count matched rows; per client (pools by it).
-//   - MULTI_STATEMENTS, MULTI_RESULTS, PS_MULTI_RESULTS: always on towards the backends,
-//     so multi-statements, CALL's result sets and prepared CALL's OUT-parameter result set
-//     (SERVER_PS_OUT_PARAMS) are relayed as the server sends them.
+//   - MULTI_STATEMENTS, MULTI_RESULTS: always on towards the backends (the proxy decides
+//     what it sends as one statement), so CALL's result sets are relayed as sent.
+//   - PS_MULTI_RESULTS: per client (pools by it): with it, a prepared CALL's OUT
+//     parameters come as a result set (SERVER_PS_OUT_PARAMS) before the final OK; a
+//     client without it (go-sql-driver) gets none, as from the server.
 //   - LOCAL_FILES: the proxy relays LOAD DATA LOCAL only for a client that allowed it.
 //   - CONNECT_ATTRS, PLUGIN_AUTH*, SECURE_CONNECTION, CONNECT_WITH_DB: handshake only.
 //   - LONG_FLAG, TRANSACTIONS, INTERACTIVE, IGNORE_SIGPIPE: no format change.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/vtgate-lite/vtgate-lite/internal/backendaddr"
+	"github.com/vtgate-lite/vtgate-lite/proxy/wire"
 	"github.com/vtgate-lite/vtgate-lite/sqlerr"
 )
 
@@ -51,19 +53,48 @@ const (
 
 // backendCaps is the fixed capability set of every backend connection. It matches what
 // the front end offers clients (no DEPRECATE_EOF, no session tracking, no query
-// attributes), so relayed packets have the format the client negotiated.
-const backendCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS |
-	mysql.CLIENT_LOCAL_FILES
+// attributes: see wire.ServerCapabilities), so relayed packets have the format the client
+// negotiated. What varies per client is in connCaps.
+const backendCaps = mysql.CLIENT_MULTI_STATEMENTS | mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_LOCAL_FILES
+
+// connCaps are the client capabilities that a backend connection must negotiate exactly
+// as its client did, because they change what the server sends; pools are keyed by them.
+type connCaps struct {
+	foundRows bool // CLIENT_FOUND_ROWS: an UPDATE's affected rows count matched rows
+	// psMultiResults is CLIENT_PS_MULTI_RESULTS: a prepared CALL answers with its OUT
+	// parameters as a result set (SERVER_PS_OUT_PARAMS) before the final OK; without it
+	// the server sends none. go-sql-driver does not set it; libmariadb and mysql2 do.
+	psMultiResults bool
+	// extMeta is MARIADB_CLIENT_EXTENDED_METADATA: column definitions carry an extended
+	// type info field (JSON, GEOMETRY subtypes...), relayed unchanged.
+	extMeta bool
+}
+
+// clientConnCaps returns the connCaps of a client connection.
+func clientConnCaps(c *wire.Conn) connCaps {
+	return connCaps{
+		foundRows:      c.Capabilities&wire.CapFoundRows != 0,
+		psMultiResults: c.Capabilities&wire.CapPSMultiResults != 0,
+		extMeta:        c.MariaDBCapabilities&wire.MariaDBCapExtendedMetadata != 0,
+	}
+}
 
 // dialOptions says how to reach one backend server.
 type dialOptions struct {
-	Addr      string
-	User      string
-	Password  string
-	Database  string
-	FoundRows bool
-	TLS       *tls.Config
-	Timeout   time.Duration
+	Addr           string
+	User           string
+	Password       string
+	Database       string
+	FoundRows      bool
+	PSMultiResults bool
+	// ExtMetadata asks for MARIADB_CLIENT_EXTENDED_METADATA; a server that does not offer
+	// it fails the dial (its column definitions would not have the client's format).
+	ExtMetadata bool
+	// Greeted, if set, is told the MariaDB extended capabilities of every server greeting
+	// (0 for a MySQL server): the proxy offers clients only what its backends offer.
+	Greeted func(mariadbCaps uint32)
+	TLS     *tls.Config
+	Timeout time.Duration
 	// Poller keeps the socket in Go's network poller; otherwise it is read with blocking
 	// system calls (toBlocking).
 	Poller bool
@@ -82,6 +113,7 @@ type backendConn struct {
 	broken bool
 
 	settings string // key of the session settings applied to this connection
+	extMeta  bool   // negotiated MARIADB_CLIENT_EXTENDED_METADATA (column definitions)
 	// pending is a statement (a transaction's BEGIN) that the next command carries ahead
 	// of itself in the same write; command reads its OK. See session.beginOn.
 	pending string
@@ -107,8 +139,13 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 	opts := []client.Option{func(c *client.Conn) error {
 		c.UnsetCapability(mysql.CLIENT_DEPRECATE_EOF)
 		c.UnsetCapability(mysql.CLIENT_QUERY_ATTRIBUTES)
-		for _, cp := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_PS_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
+		for _, cp := range []uint32{mysql.CLIENT_MULTI_STATEMENTS, mysql.CLIENT_MULTI_RESULTS, mysql.CLIENT_LOCAL_FILES} {
 			if err := c.SetCapability(cp); err != nil {
+				return err
+			}
+		}
+		if o.PSMultiResults {
+			if err := c.SetCapability(mysql.CLIENT_PS_MULTI_RESULTS); err != nil {
 				return err
 			}
 		}
@@ -122,9 +159,30 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 		}
 		return c.SetCollation("utf8mb4_general_ci")
 	}}
-	c, err := client.ConnectWithContext(ctx, o.Addr, o.User, o.Password, o.Database, timeout, opts...)
+	var want uint32
+	if o.ExtMetadata {
+		want = wire.MariaDBCapExtendedMetadata
+	}
+	var cc *capsConn
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cc = &capsConn{Conn: nc, want: want}
+		return cc, nil
+	}
+	c, err := client.ConnectWithDialer(ctx, "", o.Addr, o.User, o.Password, o.Database, dial, opts...)
+	if cc != nil && cc.greeted && o.Greeted != nil {
+		o.Greeted(cc.serverExt)
+	}
 	if err != nil {
 		return nil, connectError(o.Addr, err)
+	}
+	if cc.got != want {
+		c.Close()
+		return nil, sqlerr.New(sqlerr.ERNotSupportedYet, "HY000",
+			"backend %s does not offer MariaDB extended metadata (MARIADB_CLIENT_EXTENDED_METADATA), which this connection negotiated with vtgate-lite: reconnect (new connections are not offered it)", o.Addr)
 	}
 	// vtgate-lite's writes pass the triggers that deny writes bypassing it (migration deny.go):
 	// the routing table, not the trigger, decides where this proxy writes.
@@ -133,6 +191,9 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 		return nil, connectError(o.Addr, err)
 	}
 	raw := c.Conn.Conn
+	if raw == net.Conn(cc) {
+		raw = cc.Conn // the handshake is over: no more watching (TLS keeps it: it is below)
+	}
 	_ = raw.SetDeadline(time.Time{})
 	if !o.Poller {
 		raw = toBlocking(raw)
@@ -146,8 +207,82 @@ func dialBackend(ctx context.Context, o dialOptions) (*backendConn, error) {
 		status:  statusAutocommit,
 		lastUse: time.Now(),
 		stmts:   map[string]*backendStmt{},
+		extMeta: cc.got&wire.MariaDBCapExtendedMetadata != 0,
 	}
 	return b, nil
+}
+
+// capsConn watches the handshake go-mysql runs on a backend socket, for MariaDB's
+// extended capabilities, which go-mysql does not know (it always sets CLIENT_MYSQL and
+// zeroes the reserved bytes): it reads the server's from the greeting and, in the first
+// packet the client writes (the handshake response, or the SSL request, whose
+// capabilities MariaDB keeps for the connection), clears CLIENT_MYSQL and asks for those
+// of want that the server offers. After that first write it only passes bytes through.
+type capsConn struct {
+	net.Conn
+	want      uint32
+	greeting  []byte // the greeting as read so far, header included
+	greeted   bool   // the whole greeting was seen
+	serverExt uint32 // the server's MariaDB extended capabilities (0: a MySQL server)
+	wrote     bool   // the first client packet went out
+	got       uint32 // extended capabilities asked for (and offered)
+}
+
+// maxGreeting bounds what capsConn keeps of a greeting (a real one is ~100 bytes).
+const maxGreeting = 4 << 10
+
+func (c *capsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if !c.greeted && n > 0 && len(c.greeting) < maxGreeting {
+		c.greeting = append(c.greeting, p[:n]...)
+		if len(c.greeting) >= 4 {
+			l := int(c.greeting[0]) | int(c.greeting[1])<<8 | int(c.greeting[2])<<16
+			if len(c.greeting) >= 4+l {
+				c.greeted = true
+				c.serverExt = greetingMariaDBCaps(c.greeting[4 : 4+l])
+				c.greeting = nil
+			}
+		}
+	}
+	return n, err
+}
+
+func (c *capsConn) Write(p []byte) (int, error) {
+	if c.wrote {
+		return c.Conn.Write(p)
+	}
+	c.wrote = true
+	// Header (4) + capabilities (4) + max packet (4) + collation (1) + reserved (23).
+	if ask := c.want & c.serverExt; ask != 0 && len(p) >= 4+32 {
+		q := append([]byte(nil), p...)
+		q[4] &^= byte(mysql.CLIENT_LONG_PASSWORD) // CLIENT_MYSQL: the reserved bytes carry extended capabilities
+		binary.LittleEndian.PutUint32(q[4+28:], ask)
+		c.got = ask
+		return c.Conn.Write(q)
+	}
+	return c.Conn.Write(p)
+}
+
+// greetingMariaDBCaps returns the MariaDB extended capabilities of a server greeting
+// (Handshake v10): the last 4 of its 10 reserved bytes, when CLIENT_MYSQL is unset.
+func greetingMariaDBCaps(g []byte) uint32 {
+	if len(g) < 1 || g[0] != 10 {
+		return 0
+	}
+	end := bytes.IndexByte(g[1:], 0)
+	if end < 0 {
+		return 0
+	}
+	pos := 1 + end + 1 + 4 + 8 + 1 // version, connection id, scramble part 1, filler
+	if pos+2+1+2+2+1+10 > len(g) {
+		return 0
+	}
+	caps := uint32(binary.LittleEndian.Uint16(g[pos:]))
+	if caps&mysql.CLIENT_LONG_PASSWORD != 0 {
+		return 0 // CLIENT_MYSQL: a MySQL server, no extended capabilities
+	}
+	pos += 2 + 1 + 2 + 2 + 1 + 6 // capabilities, charset, status, upper capabilities, auth data length, filler
+	return binary.LittleEndian.Uint32(g[pos:])
 }
 
 // TLSForBackend returns cfg (backend_tls) for a connection to addr: see backendaddr.TLS.

@@ -258,7 +258,7 @@ func (b *backendConn) query(sql string, maxRows int, fn func([]colInfo, [][]byte
 		if err != nil {
 			return backendError(b.addr(), err)
 		}
-		cols[i] = parseColumnDef(p)
+		cols[i] = parseColumnDef(p, b.extMeta)
 	}
 	if _, err := b.readPacket(); err != nil { // EOF after the columns
 		return backendError(b.addr(), err)
@@ -302,13 +302,19 @@ func (b *backendConn) query(sql string, maxRows int, fn func([]colInfo, [][]byte
 	}
 }
 
-// parseColumnDef reads the name, character set and type of a column definition packet.
-func parseColumnDef(p []byte) colInfo {
+// parseColumnDef reads the name, character set and type of a column definition packet;
+// extMeta says the connection negotiated MariaDB extended metadata (an extended type
+// info string follows org_name).
+func parseColumnDef(p []byte, extMeta bool) colInfo {
 	pos := 0
 	var name []byte
-	for i := 0; i < 6; i++ { // catalog, schema, table, org_table, name, org_name
+	fields := 6 // catalog, schema, table, org_table, name, org_name
+	if extMeta {
+		fields++
+	}
+	for i := 0; i < fields && pos < len(p); i++ {
 		l, np := lenencInt(p, pos)
-		if i == 4 {
+		if i == 4 && np+int(l) <= len(p) {
 			name = p[np : np+int(l)]
 		}
 		pos = np + int(l)

@@ -102,6 +102,8 @@ type Proxy struct {
 	ddlMu sync.Mutex
 	ddls  map[ddlKey]string // pulled tables' definitions, per routing version
 
+	extCapsMu sync.Mutex // serialises backendGreeted's narrowing of the offer
+
 	collMu     sync.Mutex
 	collations map[uint8]string // collation id -> SET NAMES statement ("" = unknown to the backends)
 
@@ -214,6 +216,8 @@ func New(cfg Config) (*Proxy, error) {
 		OnAuthFailure:      func(_, ip string) { p.metrics.authFail.Inc(); p.logins.failed(ip) },
 		AuthFailureLimiter: func(ip string) bool { return p.logins.allow(ip) },
 		Logger:             cfg.Logger,
+		// Offered until a backend greeting shows it is not available (backendGreeted).
+		MariaDBCapabilities: wire.MariaDBCapExtendedMetadata,
 	}, p)
 	if err != nil {
 		return nil, err
@@ -317,12 +321,12 @@ func (p *Proxy) reaper(ctx context.Context) {
 }
 
 // poolFor returns the pool of one server of keyspace ks at tablet type tt.
-func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, foundRows bool) (*pool, error) {
-	return p.poolOf(rt, ks, tt, foundRows, false)
+func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, caps connCaps) (*pool, error) {
+	return p.poolOf(rt, ks, tt, caps, false)
 }
 
 // poolOf is poolFor; noDB picks the primary's pool of connections with no database selected.
-func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, foundRows, noDB bool) (*pool, error) {
+func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, caps connCaps, noDB bool) (*pool, error) {
 	k, ok := rt.Keyspace(ks)
 	if !ok {
 		return nil, sqlerr.BadDB(ks)
@@ -347,7 +351,7 @@ func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, foundR
 	if noDB {
 		db = ""
 	}
-	key := poolKey{ks, addr, foundRows, noDB}
+	key := poolKey{ks, addr, caps, noDB}
 	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == db {
 		return pl, nil // hot path: no lock, no allocation
 	}
@@ -359,7 +363,8 @@ func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, foundR
 			go pl.shutdown()
 		}
 		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: db,
-			FoundRows: foundRows, TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
+			FoundRows: caps.foundRows, PSMultiResults: caps.psMultiResults, ExtMetadata: caps.extMeta, Greeted: p.backendGreeted,
+			TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		pl.dbEpoch = &p.dbEpoch
 		p.pools[key] = pl
 		idx := make(map[poolKey]*pool, len(p.pools))
@@ -373,8 +378,25 @@ func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, foundR
 
 type poolKey struct {
 	keyspace, addr string
-	foundRows      bool
-	noDB           bool // connections with no database selected (planner.Plan.NoDatabase)
+	caps           connCaps // a backend connection negotiates these as its client did
+	noDB           bool     // connections with no database selected (planner.Plan.NoDatabase)
+}
+
+// backendGreeted narrows the MariaDB extended capabilities offered to new clients to
+// those of every backend greeting seen: the proxy relays backend packets, so it offers
+// only what the backends send (a MySQL server, or a MariaDB before 10.5, has no
+// extended metadata). A client that negotiated one before its backend was seen gets a
+// clear error from that backend's dial (dialBackend), never a different format.
+func (p *Proxy) backendGreeted(mariadbCaps uint32) {
+	p.extCapsMu.Lock()
+	defer p.extCapsMu.Unlock()
+	offered := p.server.OfferedMariaDBCapabilities()
+	if offered&^mariadbCaps == 0 {
+		return
+	}
+	p.server.SetMariaDBCapabilities(offered & mariadbCaps)
+	p.log.Warn("a backend does not offer some MariaDB extended capabilities; no longer offered to clients",
+		"offered_before", offered, "backend_offers", mariadbCaps)
 }
 
 // --- wire.Handler ---

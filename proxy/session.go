@@ -193,7 +193,6 @@ func (s *session) command(pkt []byte) error {
 
 const clientMultiStatements = 1 << 16
 const clientLocalFiles = 1 << 7
-const clientFoundRows = 1 << 1
 
 func (s *session) writeErr(err error) error {
 	e := sqlerr.FromError(err)

@@ -17,13 +17,13 @@ import (
 // (planner.Plan.NoDatabase) uses connections with no database selected, on the primary of
 // the first keyspace the user may use: the server's answer for a session without one.
 func (s *session) poolFor(rt *router.Table, pl *planner.Plan, tt router.TabletType) (*pool, error) {
-	foundRows := s.c.Capabilities&clientFoundRows != 0
+	caps := clientConnCaps(s.c)
 	if !pl.NoDatabase {
-		return s.p.poolFor(rt, pl.Keyspace, tt, foundRows)
+		return s.p.poolFor(rt, pl.Keyspace, tt, caps)
 	}
 	for _, ks := range rt.KeyspaceNames() {
 		if allowed(s.c.User, ks) {
-			return s.p.poolOf(rt, ks, router.Primary, foundRows, true)
+			return s.p.poolOf(rt, ks, router.Primary, caps, true)
 		}
 	}
 	return nil, sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), "")

@@ -41,13 +41,16 @@ const (
 type Conn struct {
 	ID           uint32 // unique connection id (starts at 1)
 	User         *User
-	Capabilities uint32            // negotiated: client's & server's
-	Collation    uint8             // client's collation id from the handshake response
-	DB           string            // schema named in the handshake response ("" if none)
-	Attrs        map[string]string // connection attributes (nil if none were sent)
-	RemoteAddr   net.Addr
-	TLS          bool
-	AuthPlugin   string // plugin that authenticated the user
+	Capabilities uint32 // negotiated: client's & server's
+	// MariaDBCapabilities are the negotiated MariaDB extended capabilities
+	// (MariaDBCap*: the client's & those offered in its greeting).
+	MariaDBCapabilities uint32
+	Collation           uint8             // client's collation id from the handshake response
+	DB                  string            // schema named in the handshake response ("" if none)
+	Attrs               map[string]string // connection attributes (nil if none were sent)
+	RemoteAddr          net.Addr
+	TLS                 bool
+	AuthPlugin          string // plugin that authenticated the user
 	// Status is the server status wire puts in the OK packets it writes itself (the
 	// handshake OK and COM_PING). It starts as StatusAutocommit; the proxy keeps it current
 	// (e.g. StatusInTrans) if it wants PING to report the session state.

@@ -35,13 +35,53 @@ const (
 )
 
 // ServerCapabilities is what the front end offers (CapSSL is added only when TLS is
-// configured). DEPRECATE_EOF, SESSION_TRACK, QUERY_ATTRIBUTES, COMPRESS and the MariaDB
-// extended capabilities are deliberately absent: backend packets are relayed raw, so
-// client and backend connections must agree on the packet formats.
+// configured). Backend packets are relayed raw, so every capability that changes a packet
+// format is offered only if the proxy's backend connection for that client negotiates it
+// too (the proxy keys its pools by those it varies per client: FOUND_ROWS,
+// PS_MULTI_RESULTS, and MariaDB's extended metadata, see MariaDBCapExtendedMetadata).
+// Each one, and why:
+//   - FOUND_ROWS: an UPDATE's affected rows count matched rows; per client (pools by it).
+//   - MULTI_STATEMENTS, MULTI_RESULTS: always on towards the backends (the proxy decides
+//     what it sends as one statement), so CALL's result sets are relayed as sent.
+//   - PS_MULTI_RESULTS: per client (pools by it): with it, a prepared CALL's OUT
+//     parameters come as a result set (SERVER_PS_OUT_PARAMS) before the final OK; a
+//     client without it (go-sql-driver) gets none, as from the server.
+//   - LOCAL_FILES: the proxy relays LOAD DATA LOCAL only for a client that allowed it.
+//   - CONNECT_ATTRS, PLUGIN_AUTH*, SECURE_CONNECTION, CONNECT_WITH_DB: handshake only.
+//   - LONG_FLAG, TRANSACTIONS, INTERACTIVE, IGNORE_SIGPIPE: no format change.
+//   - LONG_PASSWORD is CLIENT_MYSQL: cleared in the greeting whenever MariaDB extended
+//     capabilities are offered, as a MariaDB server does to announce them.
+//
+// Refused (never offered, so a client that asks gets the classic format, never a
+// silently different answer):
+//   - DEPRECATE_EOF: result sets keep their EOF packets; the relay and the proxy's own
+//     results are written that way, and mixing would need rewriting every result.
+//   - SESSION_TRACK: the proxy answers USE, SET, BEGIN/COMMIT and replays tracked
+//     settings itself, so it cannot produce the server's session-state changes for them;
+//     relaying only the backend's part would be a different answer from the server's.
+//   - QUERY_ATTRIBUTES (MySQL 8 only), COMPRESS (the relay copies uncompressed packets).
 const ServerCapabilities = CapLongPassword | CapFoundRows | CapLongFlag | CapConnectWithDB |
 	CapLocalFiles | CapProtocol41 | CapInteractive | CapIgnoreSigpipe | CapTransactions |
 	CapSecureConnection | CapMultiStatements | CapMultiResults | CapPSMultiResults |
 	CapPluginAuth | CapConnectAttrs | CapPluginAuthLenencClientData
+
+// MariaDB extended capabilities: the upper 32 bits of MariaDB's 64-bit capability set,
+// sent in the last 4 of the greeting's reserved bytes (and in the handshake response's)
+// only when CLIENT_MYSQL is cleared. Values here are shifted down by 32.
+const (
+	// MariaDBCapExtendedMetadata is MARIADB_CLIENT_EXTENDED_METADATA (1 << 35): column
+	// definitions carry the data type name and format of pluggable types (JSON, GEOMETRY
+	// subtypes, UUID, INET6) in an extra field after the column's org_name. Offered when the
+	// backends offer it; the column definitions are the backend's, relayed unchanged.
+	MariaDBCapExtendedMetadata uint32 = 1 << 3
+	// Not offered: PROGRESS (1<<32: progress packets would interleave with the relay),
+	// COM_MULTI (1<<33), STMT_BULK_OPERATIONS (1<<34: COM_STMT_BULK_EXECUTE is not
+	// routed), CACHE_METADATA (1<<36: changes the column-count packet and lets the server
+	// skip metadata a client cached for a statement id the proxy maps to other backend ids).
+
+	// MariaDBCapabilities is every MariaDB extended capability the front end can relay.
+	MariaDBCapabilities = MariaDBCapExtendedMetadata
+)
 
 // Server status flags (SERVER_STATUS_*).
 const (

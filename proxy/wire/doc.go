@@ -9,7 +9,8 @@
 //     steps 2-5 as a whole.
 //  2. The server sends Handshake v10: a 20-byte scramble without NULs, charset 45, status
 //     AUTOCOMMIT, the fixed capability set ServerCapabilities (+SSL when TLS is
-//     configured) and the default plugin (mysql_native_password unless configured).
+//     configured; MariaDB extended capabilities when offered, CLIENT_MYSQL then
+//     cleared) and the default plugin (mysql_native_password unless configured).
 //  3. The client answers. An SSL request upgrades the socket to TLS and the real
 //     handshake response follows. The response is parsed strictly (protocol 4.1 only);
 //     before authentication a packet may not exceed 1 MiB.
@@ -49,8 +50,10 @@
 // limits throughput, so the hot path (ReadPacket, WritePacket, Flush) reuses its
 // buffers and allocates nothing.
 //
-// Capabilities are fixed, not negotiated per client, and exclude DEPRECATE_EOF,
-// SESSION_TRACK, QUERY_ATTRIBUTES, COMPRESS and MariaDB's extended capabilities: the
-// proxy's backend connections use the same set, so a relayed packet has the same format
-// on both sides.
+// Capabilities are a fixed set (ServerCapabilities: its comment says which and why),
+// excluding DEPRECATE_EOF, SESSION_TRACK, QUERY_ATTRIBUTES and COMPRESS, plus the MariaDB
+// extended capabilities the proxy chooses to offer (SetMariaDBCapabilities: extended
+// metadata, when its backends offer it). The proxy's backend connection for a client
+// negotiates what that client negotiated, so a relayed packet has the same format on
+// both sides.
 package wire

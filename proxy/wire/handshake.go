@@ -30,8 +30,13 @@ func hostBlocked(ip string) error {
 
 var errOldProtocol = errors.New("client does not speak protocol 4.1")
 
-// appendGreeting builds the Initial Handshake Packet v10.
-func appendGreeting(b []byte, version string, connID uint32, scramble []byte, caps uint32, plugin string) []byte {
+// appendGreeting builds the Initial Handshake Packet v10. With MariaDB extended
+// capabilities (ext != 0) it is a MariaDB greeting: CLIENT_MYSQL cleared and ext in the
+// last 4 reserved bytes.
+func appendGreeting(b []byte, version string, connID uint32, scramble []byte, caps, ext uint32, plugin string) []byte {
+	if ext != 0 {
+		caps &^= CapLongPassword
+	}
 	b = append(b, 10)
 	b = append(b, version...)
 	b = append(b, 0)
@@ -43,9 +48,10 @@ func appendGreeting(b []byte, version string, connID uint32, scramble []byte, ca
 	b = binary.LittleEndian.AppendUint16(b, StatusAutocommit)
 	b = binary.LittleEndian.AppendUint16(b, uint16(caps>>16))
 	b = append(b, byte(len(scramble)+1))
-	// 10 reserved bytes; MariaDB puts extended capabilities in the last 4 only when
-	// CLIENT_LONG_PASSWORD is unset, which it never is here.
-	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	// 10 reserved bytes; MariaDB puts its extended capabilities in the last 4 when
+	// CLIENT_MYSQL (CLIENT_LONG_PASSWORD) is unset.
+	b = append(b, 0, 0, 0, 0, 0, 0)
+	b = binary.LittleEndian.AppendUint32(b, ext)
 	b = append(b, scramble[8:]...)
 	b = append(b, 0)
 	b = append(b, plugin...)
@@ -55,6 +61,9 @@ func appendGreeting(b []byte, version string, connID uint32, scramble []byte, ca
 // handshakeResponse is a parsed HandshakeResponse41 (or SSL request).
 type handshakeResponse struct {
 	capabilities uint32
+	// mariadbCaps are the MariaDB extended capabilities of a client that cleared
+	// CLIENT_MYSQL (the last 4 of the 23 reserved bytes); 0 otherwise.
+	mariadbCaps  uint32
 	maxPacket    uint32
 	collation    uint8
 	sslRequest   bool
@@ -84,8 +93,12 @@ func parseHandshakeResponse(pkt []byte, tlsActive bool) (*handshakeResponse, err
 	if hr.collation, err = r.u8(); err != nil {
 		return nil, err
 	}
-	if _, err = r.bytes(23); err != nil {
+	reserved, err := r.bytes(23)
+	if err != nil {
 		return nil, err
+	}
+	if caps&CapLongPassword == 0 {
+		hr.mariadbCaps = binary.LittleEndian.Uint32(reserved[19:])
 	}
 	if caps&CapSSL != 0 && !tlsActive {
 		hr.sslRequest = true
@@ -153,7 +166,8 @@ func (s *Server) handshake(c *Conn, admitted bool) error {
 	}
 	c.scramble = scramble
 	c.seq = 0
-	c.wbuf = appendGreeting(c.wbuf[:0], s.cfg.ServerVersion, c.ID, scramble, s.caps, s.cfg.DefaultAuthPlugin)
+	ext := s.mariadbCaps.Load()
+	c.wbuf = appendGreeting(c.wbuf[:0], s.cfg.ServerVersion, c.ID, scramble, s.caps, ext, s.cfg.DefaultAuthPlugin)
 	if err := c.WritePacket(c.wbuf); err != nil {
 		return fmt.Errorf("write greeting: %w", err)
 	}
@@ -188,6 +202,7 @@ func (s *Server) handshake(c *Conn, admitted bool) error {
 	}
 	c.clientCaps = hr.capabilities
 	c.Capabilities = hr.capabilities & s.caps
+	c.MariaDBCapabilities = hr.mariadbCaps & ext
 	c.Collation = hr.collation
 	c.DB = hr.db
 	c.Attrs = hr.attrs

@@ -312,6 +312,8 @@ func (h *testHandler) query(c *Conn, q string) error {
 			row[5] = []byte(v)
 		}
 		return c.WriteResult(cols, [][][]byte{row}, c.Status, false)
+	case q == "mariadbcaps":
+		return one("caps", strconv.Itoa(int(c.MariaDBCapabilities)))
 	case q == "types":
 		return c.WriteResult(typedCols, [][][]byte{typedRow}, c.Status, false)
 	case q == "error":
@@ -372,6 +374,8 @@ type rawClient struct {
 	scramble []byte
 	caps     uint32
 	plugin   string
+	greeting []byte // the greeting's payload
+	lastSeq  byte   // sequence id of the last packet read
 }
 
 func dialRaw(t *testing.T, addr string) *rawClient {
@@ -387,6 +391,7 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	if seq != 0 {
 		t.Fatalf("greeting seq %d", seq)
 	}
+	rc.greeting = g
 	rc.scramble, rc.caps, rc.plugin = parseGreeting(t, g)
 	return rc
 }
@@ -411,6 +416,7 @@ func (rc *rawClient) tryRead() (byte, []byte, error) {
 	if _, err := io.ReadFull(rc.br, p); err != nil {
 		return 0, nil, err
 	}
+	rc.lastSeq = hdr[3]
 	return hdr[3], p, nil
 }
 

@@ -81,6 +81,16 @@ func TestMariaDBClient(t *testing.T) {
 		if err != nil || !strings.HasPrefix(out, "1\nhello\t-42\t123456\t7\t-300\t18446744073709551615\t3.25\t1.5\tNULL\t2024-02-03 04:05:06.789") {
 			t.Fatalf("got %q (%v)", out, err)
 		}
+		// libmariadb asks for MariaDB extended metadata when offered, and reads the proxy's
+		// own column definitions (with their empty extended info) the same.
+		ext := startServer(t, Config{MariaDBCapabilities: MariaDBCapExtendedMetadata})
+		extOut, err := run(t, ext.addr, "-ualice", "-psecret", "-e", "select 1; types; ok")
+		if want, _, _ := strings.Cut(out, "\nalice\t"); err != nil || extOut != want {
+			t.Fatalf("with extended metadata: got %q (%v), want %q", extOut, err, want)
+		}
+		if caps, err := run(t, ext.addr, "-ualice", "-psecret", "-e", "mariadbcaps"); err != nil || caps != "8" {
+			t.Fatalf("libmariadb negotiated MariaDB capabilities %q (%v), want 8 (extended metadata)", caps, err)
+		}
 		out, err = run(t, plain.addr, "-ualice", "-psecret", "-e", "error")
 		if err == nil || !strings.Contains(out, "ERROR 1146 (42S02)") {
 			t.Fatalf("got %q (%v)", out, err)

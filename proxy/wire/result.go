@@ -157,6 +157,9 @@ func (c *Conn) writeColumnDef(col *Column, rows [][][]byte, idx int) error {
 	b = appendLenEncString(b, col.Table)
 	b = appendLenEncString(b, col.Name)
 	b = appendLenEncString(b, col.Name)
+	if c.MariaDBCapabilities&MariaDBCapExtendedMetadata != 0 {
+		b = append(b, 0) // no extended type info: the proxy's own columns are plain types
+	}
 	b = append(b, 0x0c)
 	b = binary.LittleEndian.AppendUint16(b, charset)
 	b = binary.LittleEndian.AppendUint32(b, length)

@@ -59,6 +59,9 @@ type Config struct {
 	// (default) or PluginCachingSHA2Password. Clients answering with the other one are
 	// served too; any third plugin is switched to mysql_native_password.
 	DefaultAuthPlugin string
+	// MariaDBCapabilities are the MariaDB extended capabilities offered at first (a
+	// subset of wire.MariaDBCapabilities; SetMariaDBCapabilities changes them).
+	MariaDBCapabilities uint32
 }
 
 // Handler is the proxy's side of a connection. All three methods run on the
@@ -81,12 +84,14 @@ type Handler interface {
 
 // Server accepts clients and runs the protocol's connection phase and command loop.
 type Server struct {
-	cfg       Config
-	h         Handler
-	log       *slog.Logger
-	caps      uint32 // capabilities offered in the greeting
-	rsaKey    *rsa.PrivateKey
-	pubKeyPEM []byte
+	cfg  Config
+	h    Handler
+	log  *slog.Logger
+	caps uint32 // capabilities offered in the greeting
+	// mariadbCaps are the MariaDB extended capabilities offered (SetMariaDBCapabilities).
+	mariadbCaps atomic.Uint32
+	rsaKey      *rsa.PrivateKey
+	pubKeyPEM   []byte
 
 	nextID   atomic.Uint32
 	shutting atomic.Bool // set under mu; read by connections under their own mu
@@ -155,8 +160,18 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if cfg.TLS != nil {
 		s.caps |= CapSSL
 	}
+	s.SetMariaDBCapabilities(cfg.MariaDBCapabilities)
 	return s, nil
 }
+
+// SetMariaDBCapabilities changes the MariaDB extended capabilities offered to clients
+// that connect from now on (masked by MariaDBCapabilities); connections already past
+// their greeting keep what they negotiated. The proxy offers only what its backends
+// offer, since it relays their packets.
+func (s *Server) SetMariaDBCapabilities(caps uint32) { s.mariadbCaps.Store(caps & MariaDBCapabilities) }
+
+// OfferedMariaDBCapabilities returns the MariaDB extended capabilities offered now.
+func (s *Server) OfferedMariaDBCapabilities() uint32 { return s.mariadbCaps.Load() }
 
 // Serve accepts connections on l until l is closed (by Shutdown or by the caller), then
 // returns nil; other accept errors are returned. Temporary errors are retried.

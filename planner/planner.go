@@ -37,6 +37,9 @@ const (
 type Session struct {
 	Keyspace   string
 	TabletType router.TabletType
+	// ConnID is the session's proxy id: CONNECTION_ID() is planned as this literal (and such
+	// a plan is marked ConnectionID: valid for this session only).
+	ConnID uint32
 }
 
 // Setting is one tracked session variable and the statement that sets it.
@@ -83,6 +86,11 @@ type Plan struct {
 	Like string `json:"like,omitempty"`
 	// Column names the single column of a result the proxy makes (SELECT DATABASE()).
 	Column string `json:"column,omitempty"`
+	// Processlist and Kill: the proxy's own sessions (processlist.go).
+	Processlist *ProcesslistPlan `json:"processlist,omitempty"`
+	Kill        *KillPlan        `json:"kill_session,omitempty"`
+	// ConnectionID: CONNECTION_ID() was replaced by Session.ConnID; never cache the plan.
+	ConnectionID bool `json:"connection_id,omitempty"`
 }
 
 // Parser is the vitess parser configured the way the proxy uses it.
@@ -121,6 +129,9 @@ var localRE = regexp.MustCompile(`(?is)^\s*LOAD\s+(?:DATA|XML)\s+(?:LOW_PRIORITY
 
 // Build plans stmt (parsed from sql) for sess against routing table rt.
 func Build(stmt sqlparser.Statement, sql string, sess Session, rt *router.Table) (*Plan, error) {
+	if p, ok, err := planProcess(stmt, sql, sess, rt); ok {
+		return p, err
+	}
 	switch s := stmt.(type) {
 	case *sqlparser.Use:
 		return planUse(s, rt)

@@ -21,7 +21,7 @@ const maxStmtsPerConn = 256
 
 func (s *session) prepare(query string) error {
 	rt := s.p.cfg.Routing.Load()
-	e, err := s.p.plan(query, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt)
+	e, err := s.p.plan(query, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, ConnID: s.c.ID}, rt)
 	if err != nil {
 		return s.writeErr(err)
 	}
@@ -164,7 +164,7 @@ func (s *session) execute(pkt []byte) error {
 		values = pkt[pos:]
 	}
 	rt := s.p.cfg.Routing.Load()
-	sess := planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}
+	sess := planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, ConnID: s.c.ID}
 	e, err := s.p.plan(st.query, sess, rt)
 	if err != nil {
 		return s.writeErr(err)

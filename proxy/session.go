@@ -61,6 +61,9 @@ type session struct {
 
 	xaID  string // the open two-phase transaction's gtrid ("" when none)
 	xaSeq int
+
+	act    activity // what SHOW PROCESSLIST shows (processlist.go)
+	cmdSQL string   // the COM_QUERY text being run (set by busy)
 }
 
 type runningQuery struct {
@@ -70,6 +73,7 @@ type runningQuery struct {
 	noWatch  bool
 	watching chan struct{}
 	killed   bool
+	killDone chan struct{} // closed when a KILL QUERY of this statement has been sent
 }
 
 type loggedQuery struct {
@@ -124,7 +128,7 @@ func (s *session) close() {
 func (s *session) command(pkt []byte) error {
 	switch pkt[0] {
 	case comQuery:
-		return s.query(string(pkt[1:]), pkt)
+		return s.query(s.cmdSQL, pkt)
 	case comInitDB:
 		if err := s.use(string(pkt[1:])); err != nil {
 			return s.writeErr(err)
@@ -257,7 +261,7 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 	}
 	start := time.Now()
 	rt := s.p.cfg.Routing.Load()
-	e, err := s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt)
+	e, err := s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, ConnID: s.c.ID}, rt)
 	if err != nil {
 		return true, s.writeErr(err)
 	}
@@ -308,7 +312,7 @@ func (s *session) admit(e *cachedPlan, sql string, rt *router.Table) (*cachedPla
 		}
 		rt = s.p.cfg.Routing.Load()
 		var err error
-		if e, err = s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt); err != nil {
+		if e, err = s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, ConnID: s.c.ID}, rt); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -649,6 +653,9 @@ func (s *session) end() bool {
 	if r.watching != nil {
 		close(r.watching)
 	}
+	if r.killDone != nil {
+		<-r.killDone // the connection must not go back to a pool before the KILL reached it
+	}
 	return r.killed
 }
 
@@ -786,6 +793,8 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 		return ok()
 	case planner.VExplain:
 		return s.vexplain(rt, pl, more)
+	case planner.ShowProcesslist, planner.Kill, planner.ShowSSLStatus:
+		return s.sessionsLocal(pl, more)
 	}
 	return fail(sqlerr.Internal("unhandled plan kind %s", pl.Kind))
 }

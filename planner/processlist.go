@@ -719,45 +719,39 @@ func (c *processCompiler) comparison(x *sqlparser.ComparisonExpr) (pexpr, error)
 
 // LikeMatch matches s against a SQL LIKE pattern (% any run, _ one character, esc quotes the
 // next character). Case is compared as given: lower both sides for a case-insensitive match.
+// A % that fails to extend moves the match on by one character (no recursion): O(len(s) *
+// len(pattern)) whatever the pattern.
 func LikeMatch(pattern, s string, esc byte) bool {
 	p, str := []rune(pattern), []rune(s)
-	var match func(i, j int) bool
-	match = func(i, j int) bool {
-		for i < len(p) {
+	i, j := 0, 0
+	star, mark := -1, 0
+	for j < len(str) {
+		if i < len(p) {
 			switch {
 			case p[i] == '%':
-				for i < len(p) && p[i] == '%' {
-					i++
-				}
-				if i == len(p) {
-					return true
-				}
-				for k := j; k <= len(str); k++ {
-					if match(i, k) {
-						return true
-					}
-				}
-				return false
-			case p[i] == '_':
-				if j >= len(str) {
-					return false
-				}
-			case p[i] == rune(esc) && i+1 < len(p):
+				star, mark = i, j
 				i++
-				if j >= len(str) || p[i] != str[j] {
-					return false
+				continue
+			case p[i] == rune(esc) && i+1 < len(p):
+				if p[i+1] == str[j] {
+					i, j = i+2, j+1
+					continue
 				}
-			default:
-				if j >= len(str) || p[i] != str[j] {
-					return false
-				}
+			case p[i] == '_' || p[i] == str[j]:
+				i, j = i+1, j+1
+				continue
 			}
-			i++
-			j++
 		}
-		return j == len(str)
+		if star < 0 {
+			return false
+		}
+		i, mark = star+1, mark+1
+		j = mark
 	}
-	return match(0, 0)
+	for i < len(p) && p[i] == '%' {
+		i++
+	}
+	return i == len(p)
 }
 
 // --- CONNECTION_ID() ---

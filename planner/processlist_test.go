@@ -126,6 +126,8 @@ func TestLikeMatch(t *testing.T) {
 	}{
 		{"ssl_cipher", "ssl_cipher", true}, {"ssl%", "ssl_version", true}, {"ssl\\_c%", "sslxcipher", false},
 		{"ssl\\_c%", "ssl_cipher", true}, {"%", "", true}, {"_", "", false}, {"a%b%c", "axxbyyc", true}, {"a%b%c", "axxbyy", false},
+		{"%a%a%a%a%a%a%a%a%b", strings.Repeat("a", 5000), false}, {"a\\%", "a%", true}, {"a\\%", "ab", false}, {"%\\_x", "ab_x", true},
+		{"_%_", "ab", true}, {"_%_", "a", false}, {"", "", true}, {"", "a", false}, {"%%", "abc", true},
 	} {
 		if got := LikeMatch(c.p, c.s, '\\'); got != c.want {
 			t.Errorf("LikeMatch(%q, %q) = %v", c.p, c.s, got)

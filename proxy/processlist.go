@@ -150,7 +150,9 @@ func (s *session) processlist(pl *planner.Plan, more bool) (bool, error) {
 
 func unknownThread(id uint64) error { return sqlerr.New(1094, "HY000", "Unknown thread id: %d", id) }
 
-func notOwner(id uint64) error { return sqlerr.New(1095, "HY000", "You are not owner of thread %d", id) }
+func notOwner(id uint64) error {
+	return sqlerr.New(1095, "HY000", "You are not owner of thread %d", id)
+}
 
 // errSelfKilled closes the connection after KILL CONNECTION of the session itself.
 var errSelfKilled = sqlerr.New(1927, "70100", "Connection was killed")

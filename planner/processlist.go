@@ -116,7 +116,7 @@ func planProcess(stmt sqlparser.Statement, sql string, sess Session, rt *router.
 		return nil, false, nil
 	}
 	if sel, ok := stmt.(*sqlparser.Select); ok && readsProcesslist(sel) {
-		p, err := planProcesslistSelect(sel)
+		p, err := planProcesslistSelect(sel, sess.ConnID)
 		return p, true, err
 	}
 	if t := processlistRef(stmt); t != "" {
@@ -199,7 +199,7 @@ func processUnsupported(what string) error {
 
 // planProcesslistSelect compiles a SELECT on information_schema.PROCESSLIST. What it cannot
 // evaluate exactly it refuses, rather than answer differently from MySQL.
-func planProcesslistSelect(s *sqlparser.Select) (*Plan, error) {
+func planProcesslistSelect(s *sqlparser.Select, connID uint32) (*Plan, error) {
 	switch {
 	case s.With != nil:
 		return nil, processUnsupported("WITH")
@@ -214,7 +214,7 @@ func planProcesslistSelect(s *sqlparser.Select) (*Plan, error) {
 	}
 	at := s.From[0].(*sqlparser.AliasedTableExpr)
 	alias := strings.ToLower(at.As.String())
-	c := &processCompiler{alias: alias}
+	c := &processCompiler{alias: alias, connID: connID}
 	q := &ProcesslistPlan{Full: true, Limit: -1}
 	count := false
 	for _, se := range s.SelectExprs.Exprs {
@@ -273,7 +273,7 @@ func planProcesslistSelect(s *sqlparser.Select) (*Plan, error) {
 			}
 		}
 	}
-	return &Plan{Kind: ShowProcesslist, Stmt: "select", Processlist: q}, nil
+	return &Plan{Kind: ShowProcesslist, Stmt: "select", Processlist: q, ConnectionID: c.usedConnID}, nil
 }
 
 func limitValue(e sqlparser.Expr) (int64, error) {
@@ -567,7 +567,11 @@ func (b pbetween) eval(r *ProcessRow) val {
 func (i pisnull) eval(r *ProcessRow) val { return boolVal(i.l.eval(r).null != i.not) }
 
 // processCompiler turns the supported expressions into pexpr values.
-type processCompiler struct{ alias string }
+type processCompiler struct {
+	alias      string
+	connID     uint32 // CONNECTION_ID(): WHERE ID = CONNECTION_ID() is the session's own row
+	usedConnID bool
+}
 
 func (c *processCompiler) qualifierOK(t sqlparser.TableName) bool {
 	q, n := strings.ToLower(t.Qualifier.String()), strings.ToLower(t.Name.String())
@@ -659,6 +663,11 @@ func (c *processCompiler) compile(e sqlparser.Expr) (pexpr, error) {
 		return pbetween{l: l, from: f, to: t, not: !x.IsBetween}, err
 	case *sqlparser.ComparisonExpr:
 		return c.comparison(x)
+	case *sqlparser.FuncExpr:
+		if isConnectionIDFunc(x) {
+			c.usedConnID = true
+			return pconst{n: float64(c.connID), num: true}, nil
+		}
 	}
 	return nil, processUnsupported("the expression " + sqlparser.String(e))
 }

@@ -111,9 +111,20 @@ func TestConnectionID(t *testing.T) {
 			t.Errorf("%s: query %q (connection_id %v), want %q", q, p.Query, p.ConnectionID, want)
 		}
 	}
+	// The session's own processlist row.
+	q := "select id, user from information_schema.processlist where id = connection_id()"
+	stmt, _ := parser.Parse(q)
+	p, err := Build(stmt, q, Session{ConnID: 7}, rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Processlist.Result([]ProcessRow{{ID: 3, User: "a"}, {ID: 7, User: "b"}}); len(got) != 1 || string(got[0][1]) != "b" || !p.ConnectionID {
+		t.Errorf("%s: %q", q, got)
+	}
+
 	// SET of a user variable: routed on a reserved connection with the literal.
-	stmt, _ := parser.Parse("set @me = connection_id()")
-	p, err := Build(stmt, "set @me = connection_id()", Session{Keyspace: "commerce", ConnID: 42}, rt)
+	stmt, _ = parser.Parse("set @me = connection_id()")
+	p, err = Build(stmt, "set @me = connection_id()", Session{Keyspace: "commerce", ConnID: 42}, rt)
 	if err != nil || p.Query != "set @me = 42" || p.Reserve == "" {
 		t.Errorf("set @me: %+v %v", p, err)
 	}

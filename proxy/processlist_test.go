@@ -113,6 +113,10 @@ func TestProcesslistAndKill(t *testing.T) {
 		t.Fatalf("prepared CONNECTION_ID() = %d (%v), want %d", got, err, idA)
 	}
 	stmt.Close()
+	if own := processRows(t, a, "SELECT ID, USER FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()"); len(own) != 1 ||
+		own[0]["ID"] != strconv.FormatUint(uint64(idA), 10) || own[0]["USER"] != "app" {
+		t.Fatalf("own processlist row = %v, want id %d", own, idA)
+	}
 
 	long := "SELECT SLEEP(30), '" + strings.Repeat("x", 120) + "'"
 	aDone := make(chan error, 1)

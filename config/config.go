@@ -49,7 +49,10 @@ type Pool struct {
 type TLS struct {
 	Cert, Key string // absolute paths
 	CA        string // absolute path; when set, client certificates are verified against it
-	Require   bool   // refuse clients that do not switch to TLS (needs Cert and Key)
+	Require   bool   // refuse clients that do not switch to TLS (needs a certificate: Cert and Key, or AutoGenerate)
+	// AutoGenerate, when Cert is empty, makes a CA and a server certificate in StateDir on
+	// first start (reused afterwards): TLS is offered out of the box, as on MySQL 8.
+	AutoGenerate bool
 }
 
 // BackendTLS is TLS from the proxy to the backend servers.
@@ -416,17 +419,19 @@ func (l *loader) tls() TLS {
 		Key:     l.resolvePath("tls.key", l.str("tls.key")),
 		CA:      l.resolvePath("tls.ca", l.str("tls.ca")),
 		Require: l.bool("tls.require"),
+		// No certificate configured: one is generated (or reused) in state_dir.
+		AutoGenerate: l.bool("tls.auto_generate"),
 	}
 	switch {
 	case t.Cert != "" && t.Key == "":
 		l.fail("tls.key", "required when tls.cert is set")
 	case t.Cert == "" && t.Key != "":
 		l.fail("tls.cert", "required when tls.key is set")
-	case t.Cert == "" && t.Require:
-		l.fail("tls.require", "needs tls.cert and tls.key")
+	case t.Cert == "" && t.Require && !t.AutoGenerate:
+		l.fail("tls.require", "needs tls.cert and tls.key, or tls.auto_generate")
 	}
-	if t.Cert == "" && t.CA != "" {
-		l.fail("tls.ca", "needs tls.cert and tls.key")
+	if t.Cert == "" && t.CA != "" && !t.AutoGenerate {
+		l.fail("tls.ca", "needs tls.cert and tls.key, or tls.auto_generate")
 	}
 	l.readable("tls.cert", t.Cert)
 	l.readable("tls.key", t.Key)

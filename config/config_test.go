@@ -124,6 +124,7 @@ func TestLoadDefaults(t *testing.T) {
 		TransactionMode: "single",
 		MaxConnections:  10000,
 		MaxRowsInMemory: 100000,
+		TLS:             TLS{AutoGenerate: true},
 		Hold:            Hold{MaxStatements: 10000, MaxWait: 65 * time.Second},
 		Migration:       Migration{CopyBatchRows: 10000, CopyRowsPerSecond: 0, MaxSourceLag: 30 * time.Second},
 		Topo:            Topo{Implementation: "file", Root: "/vtgate-lite", LeaseTTL: 10 * time.Second},
@@ -187,7 +188,7 @@ log_format: json
 		QueryTimeout: 30 * time.Second, MaxReplicaLag: 5 * time.Second,
 		TransactionMode: "twopc", DefaultKeyspace: "Customer_KS", MaxConnections: 50, MaxRowsInMemory: 7,
 		TLS: TLS{Cert: filepath.Join(dir, "certs/server.pem"), Key: filepath.Join(dir, "certs/server.key"),
-			CA: filepath.Join(dir, "certs/ca.pem"), Require: true},
+			CA: filepath.Join(dir, "certs/ca.pem"), Require: true, AutoGenerate: true},
 		BackendTLS: BackendTLS{Enabled: true, CA: filepath.Join(dir, "certs/ca.pem")},
 		Hold:       Hold{MaxStatements: 5, MaxWait: 2 * time.Second},
 		Migration:  Migration{CopyBatchRows: 100, CopyRowsPerSecond: 1000, MaxSourceLag: time.Minute},
@@ -314,7 +315,7 @@ func TestLoadErrors(t *testing.T) {
 			want: `config: tls.key: required when tls.cert is set`},
 		{name: "tls key without cert", yaml: "tls: {key: k.pem}\n", files: map[string]string{"k.pem": "x"},
 			want: `config: tls.cert: required when tls.key is set`},
-		{name: "tls require without cert", yaml: "tls: {require: true}\n", want: `config: tls.require: needs tls.cert and tls.key`},
+		{name: "tls require without cert", yaml: "tls: {require: true, auto_generate: false}\n", want: `config: tls.require: needs tls.cert and tls.key, or tls.auto_generate`},
 		{name: "tls cert unreadable", yaml: "tls: {cert: c.pem, key: k.pem}\n", files: map[string]string{"k.pem": "x"},
 			want: `config: tls.cert: open `},
 		{name: "backend tls ca without enabled", yaml: "backend_tls: {ca: ca.pem}\n", files: map[string]string{"ca.pem": "x"},
@@ -405,7 +406,7 @@ func TestLoadErrorsAreTypedAndAllReported(t *testing.T) {
 func TestLoadEmptySections(t *testing.T) {
 	// "pool:" with nothing under it, as left by commenting out its settings.
 	c := mustLoad(t, base+"pool:\ntls:\nvschema:\nrouting_rules:\n", nil)
-	if c.Pool.Size != 32 || c.TLS != (TLS{}) || len(c.VSchemas) != 0 || c.RoutingRulesFile != "" {
+	if c.Pool.Size != 32 || c.TLS != (TLS{AutoGenerate: true}) || len(c.VSchemas) != 0 || c.RoutingRulesFile != "" {
 		t.Errorf("empty sections: %+v", c)
 	}
 }
@@ -503,7 +504,7 @@ func TestRegisterFlags(t *testing.T) {
 	RegisterFlags(fs)
 	for _, name := range []string{"listen", "http-listen", "http-debug", "state-dir", "routing-rules", "pool-size",
 		"pool-idle-timeout", "pool-wait-timeout", "query-timeout", "max-replica-lag", "transaction-mode",
-		"max-connections", "max-rows-in-memory", "tls-cert", "tls-key", "tls-ca", "tls-require",
+		"max-connections", "max-rows-in-memory", "tls-cert", "tls-key", "tls-ca", "tls-require", "tls-auto-generate",
 		"backend-tls-enabled", "backend-tls-ca", "backend-tls-skip-verify", "hold-max-statements", "hold-max-wait",
 		"migration-copy-batch-rows", "migration-copy-rows-per-second", "migration-max-source-lag",
 		"log-level", "log-format"} {

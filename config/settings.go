@@ -43,6 +43,7 @@ var settings = []setting{
 	{"tls.key", "", "client-facing TLS key file"},
 	{"tls.ca", "", "CA file to verify client certificates"},
 	{"tls.require", false, "refuse clients that do not use TLS"},
+	{"tls.auto_generate", true, "without tls.cert: generate a CA and server certificate in state_dir on first start (like MySQL's auto_generate_certs) and offer TLS"},
 	{"backend_tls.enabled", false, "use TLS to the backend servers"},
 	{"backend_tls.ca", "", "CA file to verify backend servers (default: system roots)"},
 	{"backend_tls.skip_verify", false, "do not verify backend server certificates"},

@@ -44,6 +44,9 @@ type Session struct {
 	// selected, unqualified tables are 1046). It is fixed for the proxy's lifetime, so plans
 	// cached by (text, keyspace, tablet type) stay valid.
 	Default string
+	// ConnID is the session's proxy id: CONNECTION_ID() is planned as this literal (and such
+	// a plan is marked ConnectionID: valid for this session only).
+	ConnID uint32
 }
 
 // Setting is one tracked session variable and the statement that sets it.
@@ -109,6 +112,11 @@ type Plan struct {
 	// it selected has no database).
 	DatabaseDDL string `json:"database_ddl,omitempty"`
 	KeyspaceDB  bool   `json:"keyspace_database,omitempty"`
+	// Processlist and Kill: the proxy's own sessions (processlist.go).
+	Processlist *ProcesslistPlan `json:"processlist,omitempty"`
+	Kill        *KillPlan        `json:"kill_session,omitempty"`
+	// ConnectionID: CONNECTION_ID() was replaced by Session.ConnID; never cache the plan.
+	ConnectionID bool `json:"connection_id,omitempty"`
 }
 
 // Parser is the vitess parser configured the way the proxy uses it.
@@ -147,6 +155,9 @@ var localRE = regexp.MustCompile(`(?is)^\s*LOAD\s+(?:DATA|XML)\s+(?:LOW_PRIORITY
 
 // Build plans stmt (parsed from sql) for sess against routing table rt.
 func Build(stmt sqlparser.Statement, sql string, sess Session, rt *router.Table) (*Plan, error) {
+	if p, ok, err := planProcess(stmt, sql, sess, rt); ok {
+		return p, err
+	}
 	switch s := stmt.(type) {
 	case *sqlparser.Use:
 		return planUse(s, rt)

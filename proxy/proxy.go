@@ -413,6 +413,7 @@ func (p *Proxy) Connected(c *wire.Conn) error {
 		}
 	}
 	c.Data = s
+	s.idle()
 	p.sessMu.Lock()
 	p.sessions[c.ID] = s
 	p.sessMu.Unlock()
@@ -436,7 +437,10 @@ func (p *Proxy) Closed(c *wire.Conn) {
 // Command handles one client command.
 func (p *Proxy) Command(c *wire.Conn, pkt []byte) error {
 	s := c.Data.(*session)
-	return s.command(pkt)
+	s.busy(pkt)
+	err := s.command(pkt)
+	s.idle()
+	return err
 }
 
 // --- plan cache ---
@@ -539,7 +543,7 @@ func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cache
 }
 
 func cacheable(pl *planner.Plan) bool {
-	return pl.Kind == planner.Route || pl.Kind == planner.CrossKeyspace || pl.Kind == planner.Begin || pl.Kind == planner.Commit || pl.Kind == planner.Rollback
+	return !pl.ConnectionID && (pl.Kind == planner.Route || pl.Kind == planner.CrossKeyspace || pl.Kind == planner.Begin || pl.Kind == planner.Commit || pl.Kind == planner.Rollback)
 }
 
 // keyspaceNames lists the keyspaces a user may see.

@@ -66,6 +66,8 @@ type session struct {
 	xaSeq int
 
 	sqlMode sessionMode // how the session's server reads statement text (sqlmode.go)
+	act     activity    // what SHOW PROCESSLIST shows (processlist.go)
+	cmdSQL  string      // the COM_QUERY text being run (set by busy)
 }
 
 type runningQuery struct {
@@ -75,6 +77,7 @@ type runningQuery struct {
 	noWatch  bool
 	watching chan struct{}
 	killed   bool
+	killDone chan struct{} // closed when a KILL QUERY of this statement has been sent
 }
 
 type loggedQuery struct {
@@ -129,7 +132,7 @@ func (s *session) close() {
 func (s *session) command(pkt []byte) error {
 	switch pkt[0] {
 	case comQuery:
-		return s.query(string(pkt[1:]), pkt)
+		return s.query(s.cmdSQL, pkt)
 	case comInitDB:
 		if err := s.use(string(pkt[1:])); err != nil {
 			return s.writeErr(err)
@@ -240,7 +243,7 @@ func (s *session) setKeyspace(ks string, tt router.TabletType) {
 
 // planSession is what planning a statement of this session depends on.
 func (s *session) planSession() planner.Session {
-	return planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, Mode: s.parseMode(), Default: s.p.cfg.DefaultKeyspace}
+	return planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType, Mode: s.parseMode(), Default: s.p.cfg.DefaultKeyspace, ConnID: s.c.ID}
 }
 
 // query handles COM_QUERY, splitting multi-statements when the client allows them.
@@ -690,6 +693,9 @@ func (s *session) end() bool {
 	if r.watching != nil {
 		close(r.watching)
 	}
+	if r.killDone != nil {
+		<-r.killDone // the connection must not go back to a pool before the KILL reached it
+	}
 	return r.killed
 }
 
@@ -830,6 +836,8 @@ func (s *session) local(rt *router.Table, pl *planner.Plan, sql string, more boo
 		return ok()
 	case planner.VExplain:
 		return s.vexplain(rt, pl, more)
+	case planner.ShowProcesslist, planner.Kill, planner.ShowSSLStatus:
+		return s.sessionsLocal(pl, more)
 	}
 	return fail(sqlerr.Internal("unhandled plan kind %s", pl.Kind))
 }

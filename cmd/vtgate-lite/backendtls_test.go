@@ -249,11 +249,14 @@ func waitCount(t *testing.T, adm *sql.DB, s *testcluster.Server, table, n string
 	}
 }
 
+// sslCipher is the cipher of the proxy's connection to the backend the statement ran on:
+// information_schema.SESSION_STATUS is routed (SHOW STATUS LIKE 'Ssl%' describes the client's
+// own connection, answered by the proxy).
 func sslCipher(t *testing.T, db *sql.DB) string {
 	t.Helper()
-	var name, value string
-	if err := db.QueryRow("show session status like 'Ssl_cipher'").Scan(&name, &value); err != nil {
-		t.Fatalf("show session status: %v", err)
+	var value string
+	if err := db.QueryRow("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'").Scan(&value); err != nil {
+		t.Fatalf("information_schema.SESSION_STATUS: %v", err)
 	}
 	return value
 }

@@ -101,7 +101,7 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	// serves both.
 	reg := prometheus.NewRegistry()
 
-	tlsCfg, err := clientTLS(cfg)
+	tlsCfg, err := clientTLS(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -227,14 +227,25 @@ func serverVersion(ctx context.Context, cfg *config.Config, backendTLS *tls.Conf
 	return "8.0.30-vtgate-lite"
 }
 
-func clientTLS(cfg *config.Config) (*tls.Config, error) {
-	if cfg.TLS.Cert == "" {
-		return nil, nil
+// clientTLS builds the client-facing TLS config: the configured certificate, or without one
+// (tls.auto_generate) the one generated in state_dir; nil when TLS is off.
+func clientTLS(cfg *config.Config, log *slog.Logger) (*tls.Config, error) {
+	certFile, keyFile, auto, generated := cfg.TLS.Cert, cfg.TLS.Key, false, false
+	if certFile == "" {
+		if !cfg.TLS.AutoGenerate {
+			return nil, nil
+		}
+		var err error
+		if certFile, keyFile, generated, err = autoCertificate(cfg.StateDir); err != nil {
+			return nil, err
+		}
+		auto = true
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
+	logCertificate(log, cert, certFile, generated, auto)
 	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.TLS.CA != "" {
 		pool, err := caPool(cfg.TLS.CA)

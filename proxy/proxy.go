@@ -303,8 +303,22 @@ func (p *Proxy) reaper(ctx context.Context) {
 	}
 }
 
-// poolFor returns the pool of one server of keyspace ks at tablet type tt.
-func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, foundRows bool) (*pool, error) {
+// account is a backend account. The zero value is the keyspace's own (its user and
+// password); a proxy user with backend_user runs its statements as that account instead.
+type account struct{ user, password string }
+
+// userAccount is the backend account of u's statements.
+func userAccount(u *wire.User) account {
+	if u == nil {
+		return account{}
+	}
+	return account{u.BackendUser, u.BackendPassword}
+}
+
+// poolFor returns the pool of one server of keyspace ks at tablet type tt for the backend
+// account acct. Pools are per account, so a session never gets a connection (idle, in a
+// settings bucket or reserved) that logged in as another account.
+func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, foundRows bool, acct account) (*pool, error) {
 	k, ok := rt.Keyspace(ks)
 	if !ok {
 		return nil, sqlerr.BadDB(ks)
@@ -325,18 +339,22 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 		}
 		addr = healthy[int(p.rr.Add(1))%n]
 	}
-	key := poolKey{ks, addr, foundRows}
-	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == k.Database {
+	user, password := k.User, k.Password
+	if acct.user != "" {
+		user, password = acct.user, acct.password
+	}
+	key := poolKey{ks, addr, user, foundRows}
+	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.Password == password && pl.opts.Database == k.Database {
 		return pl, nil // hot path: no lock, no allocation
 	}
 	p.poolsMu.Lock()
 	defer p.poolsMu.Unlock()
 	pl := p.pools[key]
-	if pl == nil || pl.opts.User != k.User || pl.opts.Password != k.Password || pl.opts.Database != k.Database {
+	if pl == nil || pl.opts.Password != password || pl.opts.Database != k.Database {
 		if pl != nil {
-			go pl.shutdown()
+			go pl.shutdown() // the keyspace's password or database changed (config reload)
 		}
-		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: k.Database,
+		pl = newPool(addr, ks, dialOptions{Addr: addr, User: user, Password: password, Database: k.Database,
 			FoundRows: foundRows, TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		p.pools[key] = pl
 		idx := make(map[poolKey]*pool, len(p.pools))
@@ -348,9 +366,11 @@ func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, found
 	return pl, nil
 }
 
+// poolKey names a pool: one per keyspace, server, backend account (user name: config
+// refuses one name with two passwords) and CLIENT_FOUND_ROWS flag.
 type poolKey struct {
-	keyspace, addr string
-	foundRows      bool
+	keyspace, addr, user string
+	foundRows            bool
 }
 
 // --- wire.Handler ---

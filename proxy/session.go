@@ -23,8 +23,9 @@ import (
 // session is one client connection's state: its keyspace and tablet type, tracked
 // settings, transaction, reserved connections and prepared statements.
 type session struct {
-	p *Proxy
-	c *wire.Conn
+	p    *Proxy
+	c    *wire.Conn
+	acct account // the backend account of the session's statements (its user's)
 
 	keyspace   string
 	tabletType router.TabletType
@@ -87,7 +88,7 @@ type clientStmt struct {
 }
 
 func newSession(p *Proxy, c *wire.Conn) *session {
-	return &session{p: p, c: c, autocommit: true, settings: map[string]string{},
+	return &session{p: p, c: c, acct: userAccount(c.User), autocommit: true, settings: map[string]string{},
 		txConns: map[string]*backendConn{}, txWrites: map[string]bool{}, reserved: map[string]*backendConn{},
 		stmts: map[uint32]*clientStmt{}}
 }
@@ -459,7 +460,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		if tc := s.txConns[pl.Keyspace]; tc != nil {
 			return tc, false, nil
 		}
-		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		pool, err := s.p.poolFor(rt, pl.Keyspace, router.Primary, s.c.Capabilities&clientFoundRows != 0, s.acct)
 		if err != nil {
 			return nil, false, err
 		}
@@ -477,7 +478,7 @@ func (s *session) conn(rt *router.Table, pl *planner.Plan) (c *backendConn, pool
 		}
 		return tc, false, nil
 	}
-	pool, err := s.p.poolFor(rt, pl.Keyspace, pl.TabletType, s.c.Capabilities&clientFoundRows != 0)
+	pool, err := s.p.poolFor(rt, pl.Keyspace, pl.TabletType, s.c.Capabilities&clientFoundRows != 0, s.acct)
 	if err != nil {
 		return nil, false, err
 	}
@@ -882,7 +883,7 @@ func (s *session) set(rt *router.Table, pl *planner.Plan) error {
 				ks = names[0]
 			}
 		}
-		pool, err := s.p.poolFor(rt, ks, router.Primary, s.c.Capabilities&clientFoundRows != 0)
+		pool, err := s.p.poolFor(rt, ks, router.Primary, s.c.Capabilities&clientFoundRows != 0, s.acct)
 		if err != nil {
 			return err
 		}

@@ -31,6 +31,10 @@ type User struct {
 	Admin        bool
 	// Keyspaces the user may use; nil (the key absent) means all, empty means none.
 	Keyspaces []string
+	// BackendUser and BackendPassword are the backend account the user's statements run as,
+	// on every server of its keyspaces; "" = each keyspace's user and password.
+	BackendUser     string
+	BackendPassword string
 }
 
 // CanUse reports whether the user may use keyspace.

@@ -269,6 +269,23 @@ func TestLoadErrors(t *testing.T) {
 		{name: "user admin not bool", noBase: true, yaml: "users: [{name: a, admin: 'yes'}]\n",
 			want: `config: users[0].admin: string "yes" is not a boolean`},
 
+		{name: "backend password without user", noBase: true, yaml: "users: [{name: a, backend_password: x}]\n",
+			want: `config: users[0].backend_password: set but users[0].backend_user is not`},
+		{name: "backend user not a string", noBase: true, yaml: "users: [{name: a, backend_user: 7}]\n",
+			want: `config: users[0].backend_user: want a string (quote it), got int 7`},
+		{name: "backend account two passwords", noBase: true,
+			yaml: "users: [{name: a, backend_user: ro, backend_password: x}, {name: b, backend_user: ro, backend_password: y}]\n",
+			want: `config: users[1].backend_password: backend account "ro" has another password in users[0].backend_password`},
+		{name: "backend account is the keyspace's with another password", noBase: true,
+			yaml: "users: [{name: a, backend_user: app, backend_password: x}]\nkeyspaces: {ks: {primary: 'h:1', user: app, password: y}}\n",
+			want: `config: users[0].backend_password: backend account "app" has another password in keyspaces.ks.password`},
+		{name: "admin password without admin user", noBase: true,
+			yaml: "users: [{name: a}]\nkeyspaces: {ks: {primary: 'h:1', user: app, admin_password: x}}\n",
+			want: `config: keyspaces.ks.admin_password: set but keyspaces.ks.admin_user is not`},
+		{name: "admin user not a string", noBase: true,
+			yaml: "users: [{name: a}]\nkeyspaces: {ks: {primary: 'h:1', admin_user: [x]}}\n",
+			want: `config: keyspaces.ks.admin_user: want a string (quote it), got a list`},
+
 		{name: "transaction mode", yaml: "transaction_mode: foo\n", want: `config: transaction_mode: "foo" (want single, multi or twopc)`},
 		{name: "default keyspace unknown", yaml: "default_keyspace: nope\n", want: `config: default_keyspace: "nope" is not a configured keyspace`},
 		{name: "backend io", yaml: "backend_io: epoll\n", want: `config: backend_io: "epoll" (want blocking or poller)`},
@@ -400,6 +417,35 @@ func TestLoadErrorsAreTypedAndAllReported(t *testing.T) {
 	want := []string{"listn", "pool.size", "transaction_mode", "users"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("keys = %v, want %v", keys, want)
+	}
+}
+
+func TestLoadBackendAccounts(t *testing.T) {
+	c := mustLoad(t, `
+users:
+  - {name: app, password: secret}
+  - {name: reporting, password: secret, backend_user: ro, backend_password: ropw}
+  - {name: other, password: secret, backend_user: ro, backend_password: ropw, keyspaces: [customer]}
+  - {name: nopw, backend_user: anon}
+keyspaces:
+  commerce: {primary: 'db1:3306', user: app, password: apppw, admin_user: engine, admin_password: enginepw}
+  customer: {primary: 'db2:3306', user: app, password: other}
+`, nil)
+	want := []User{
+		{Name: "app", Password: "secret"},
+		{Name: "reporting", Password: "secret", BackendUser: "ro", BackendPassword: "ropw"},
+		{Name: "other", Password: "secret", BackendUser: "ro", BackendPassword: "ropw", Keyspaces: []string{"customer"}},
+		{Name: "nopw", BackendUser: "anon"},
+	}
+	if !reflect.DeepEqual(c.Users, want) {
+		t.Errorf("users:\n%+v\nwant\n%+v", c.Users, want)
+	}
+	if u, p := c.Keyspaces["commerce"].Admin(); u != "engine" || p != "enginepw" {
+		t.Errorf("commerce admin account = %s/%s, want engine/enginepw", u, p)
+	}
+	// Without admin_user the engine uses the application account, as before.
+	if u, p := c.Keyspaces["customer"].Admin(); u != "app" || p != "other" {
+		t.Errorf("customer admin account = %s/%s, want app/other", u, p)
 	}
 }
 

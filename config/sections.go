@@ -64,7 +64,7 @@ func (l *loader) keyspaces() map[string]*router.Keyspace {
 			l.fail("keyspaces."+strconv.Quote(name), "invalid keyspace name (want letters, digits, _, $ or -)")
 			continue
 		}
-		f, ok := l.fields(key, m[name], "database", "user", "password", "primary", "replicas")
+		f, ok := l.fields(key, m[name], "database", "user", "password", "admin_user", "admin_password", "primary", "replicas")
 		if !ok {
 			continue
 		}
@@ -74,6 +74,13 @@ func (l *loader) keyspaces() map[string]*router.Keyspace {
 			User:     l.fieldStr(key, f, "user"),
 			Password: l.fieldStr(key, f, "password"),
 			Primary:  l.fieldStr(key, f, "primary"),
+
+			AdminUser:     l.fieldStr(key, f, "admin_user"),
+			AdminPassword: l.fieldStr(key, f, "admin_password"),
+		}
+		if ks.AdminUser == "" && ks.AdminPassword != "" {
+			// Without the user the password would be silently unused (the engine runs as user).
+			l.fail(key+".admin_password", "set but %s.admin_user is not", key)
 		}
 		if ks.Database == "" {
 			ks.Database = name
@@ -147,7 +154,7 @@ func (l *loader) users(keyspaces map[string]*router.Keyspace) []User {
 	x := l.raw["users"]
 	list, ok := x.([]any)
 	if x != nil && !ok {
-		l.fail("users", "want a list of {name, password, admin, keyspaces}, got %s", describe(x))
+		l.fail("users", "want a list of {name, password, admin, keyspaces, backend_user, backend_password}, got %s", describe(x))
 		return nil
 	}
 	if len(list) == 0 {
@@ -158,7 +165,7 @@ func (l *loader) users(keyspaces map[string]*router.Keyspace) []User {
 	names := map[string]string{}
 	for i, item := range list {
 		key := fmt.Sprintf("users[%d]", i)
-		f, ok := l.fields(key, item, "name", "password", "admin", "keyspaces")
+		f, ok := l.fields(key, item, "name", "password", "admin", "keyspaces", "backend_user", "backend_password")
 		if !ok {
 			continue
 		}
@@ -189,9 +196,39 @@ func (l *loader) users(keyspaces map[string]*router.Keyspace) []User {
 			l.fail(key+".admin", "%s is not a boolean (want true or false)", describe(a))
 		}
 		u.Keyspaces = l.userKeyspaces(key+".keyspaces", f["keyspaces"], keyspaces)
+		u.BackendUser = l.fieldStr(key, f, "backend_user")
+		u.BackendPassword = l.fieldStr(key, f, "backend_password")
+		if u.BackendUser == "" && u.BackendPassword != "" {
+			l.fail(key+".backend_password", "set but %s.backend_user is not", key)
+		}
 		out = append(out, u)
 	}
+	l.checkBackendAccounts(out, keyspaces)
 	return out
+}
+
+// checkBackendAccounts refuses one backend account name given two passwords, by two users or
+// by a user and a keyspace it may use: the proxy keeps one pool per server and account
+// name, so one of the two could never log in, or the pool would be rebuilt over and over.
+func (l *loader) checkBackendAccounts(users []User, keyspaces map[string]*router.Keyspace) {
+	type given struct{ password, key string }
+	seen := map[string]given{}
+	for i, u := range users {
+		if u.BackendUser == "" {
+			continue
+		}
+		key := fmt.Sprintf("users[%d].backend_password", i)
+		if g, ok := seen[u.BackendUser]; ok && g.password != u.BackendPassword {
+			l.fail(key, "backend account %q has another password in %s", u.BackendUser, g.key)
+			continue
+		}
+		seen[u.BackendUser] = given{u.BackendPassword, key}
+		for _, name := range sortedKeys(keyspaces) {
+			if k := keyspaces[name]; u.CanUse(name) && k.User == u.BackendUser && k.Password != u.BackendPassword {
+				l.fail(key, "backend account %q has another password in keyspaces.%s.password", u.BackendUser, name)
+			}
+		}
+	}
 }
 
 // userKeyspaces reads a user's keyspace list: absent means all (nil), [] means none.

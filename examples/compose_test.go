@@ -505,3 +505,81 @@ func TestLocalScripts(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeBackendAccounts checks that vtgate-lite in docker-compose.yml never logs in to
+// MySQL as root: each keyspace has a query account (user) and an engine account (admin_user),
+// and an init script of the primary creates both with the password the config gives.
+func TestComposeBackendAccounts(t *testing.T) {
+	c := loadCompose(t)
+	var cfg struct {
+		Keyspaces map[string]struct {
+			User          string `yaml:"user"`
+			Password      string `yaml:"password"`
+			AdminUser     string `yaml:"admin_user"`
+			AdminPassword string `yaml:"admin_password"`
+		} `yaml:"keyspaces"`
+	}
+	readYAML(t, filepath.Join(repoRoot, "deploy", "vtgate-lite.yaml"), &cfg)
+	var initSQL strings.Builder
+	for _, m := range mounts(t, "mysql-primary", c.Services["mysql-primary"].Volumes) {
+		if m.Host != "" && strings.HasPrefix(m.Container, "/docker-entrypoint-initdb.d/") {
+			b, err := os.ReadFile(filepath.Join(repoRoot, m.Host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			initSQL.Write(b)
+		}
+	}
+	for ks, k := range cfg.Keyspaces {
+		if k.User == "" || k.User == "root" || k.AdminUser == "" || k.AdminUser == "root" || k.User == k.AdminUser {
+			t.Errorf("keyspace %s: user %q, admin_user %q: want two accounts, neither root", ks, k.User, k.AdminUser)
+		}
+		for _, a := range [][2]string{{k.User, k.Password}, {k.AdminUser, k.AdminPassword}} {
+			if want := fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'", a[0], a[1]); !strings.Contains(initSQL.String(), want) {
+				t.Errorf("keyspace %s: no init script of mysql-primary has %q", ks, want)
+			}
+		}
+	}
+	for _, svc := range []string{"mysql-primary", "mysql-replica"} {
+		args, _ := c.Services[svc].Command.([]any)
+		if !slices.Contains(args, any("--log-bin-trust-function-creators=ON")) {
+			t.Errorf("%s: command lacks --log-bin-trust-function-creators=ON (the engine creates deny triggers without SUPER)", svc)
+		}
+	}
+}
+
+// TestSecurityDocQuotesGrants: docs/security.md shows examples/common/grants.sql verbatim, the
+// file the local example applies and cmd/vtgate-lite's TestLeastPrivilegeAccounts proves.
+func TestSecurityDocQuotesGrants(t *testing.T) {
+	grants, err := os.ReadFile(filepath.Join("common", "grants.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<!-- grants.sql begin -->\n```sql\n" + string(grants) + "```\n<!-- grants.sql end -->"
+	if !strings.Contains(string(doc), want) {
+		t.Errorf("docs/security.md does not quote examples/common/grants.sql as it is; put this between its grants.sql markers:\n%s", want)
+	}
+	// The local example uses the file and logs in to the backends with its accounts, not root.
+	env, err := os.ReadFile(filepath.Join("local", "env.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"grants.sql", `BACKEND_APP_USER="${BACKEND_APP_USER:-vtgate_app}"`, `BACKEND_ENGINE_USER="${BACKEND_ENGINE_USER:-vtgate_engine}"`} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("examples/local/env.sh lacks %s", want)
+		}
+	}
+	for _, s := range []string{"101_initial_cluster.sh", "201_customer_tablets.sh"} {
+		b, err := os.ReadFile(filepath.Join("local", s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "user: root") || !strings.Contains(string(b), "keyspace_accounts") {
+			t.Errorf("%s: the keyspace entry it writes must use keyspace_accounts, not root", s)
+		}
+	}
+}

@@ -34,7 +34,8 @@ const connectTimeout = 10 * time.Second
 // strings (binary charset), UTC timestamps, explicit zeros kept in AUTO_INCREMENT columns.
 // The connection uses backend_tls when ctx carries it (withBackendTLS).
 func dial(ctx context.Context, ks *router.Keyspace, addr string, data bool) (*conn, error) {
-	c, err := client.ConnectWithContext(ctx, addr, ks.User, ks.Password, "", connectTimeout, func(c *client.Conn) error {
+	user, password := ks.Admin() // the engine's account (admin_user), least privilege for the application's
+	c, err := client.ConnectWithContext(ctx, addr, user, password, "", connectTimeout, func(c *client.Conn) error {
 		if t := backendTLS(ctx, addr); t != nil {
 			c.SetTLSConfig(t)
 		}

@@ -116,9 +116,10 @@ func (f *follower) run(ctx context.Context, srcAddr, stopAt string) (Event, erro
 		return nil, err
 	}
 	id := f.r.e.cfg.ServerIDBase + serverIDSeq.Add(1)
+	user, password := f.srcKS.Admin()
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: id, Flavor: f.flavor, Host: host, Port: port,
-		User: f.srcKS.User, Password: f.srcKS.Password,
+		User: user, Password: password,
 		HeartbeatPeriod: time.Second, ReadTimeout: 5 * time.Second,
 		DisableRetrySync: true, TimestampStringLocation: time.UTC,
 		Logger:    f.r.e.quietLog,

@@ -75,6 +75,9 @@ func (h *health) checkAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, name := range rt.KeyspaceNames() {
 		k, _ := rt.Keyspace(name)
+		// SHOW SLAVE STATUS needs REPLICA MONITOR (MariaDB) / REPLICATION CLIENT (MySQL): the
+		// keyspace's admin account has it, the application's need not.
+		user, pass := k.Admin()
 		for _, r := range k.Replicas {
 			wg.Add(1)
 			go func(addr, user, pass string) {
@@ -83,7 +86,7 @@ func (h *health) checkAll(ctx context.Context) {
 				h.mu.Lock()
 				h.state[addr] = s
 				h.mu.Unlock()
-			}(r.Address, k.User, k.Password)
+			}(r.Address, user, pass)
 		}
 	}
 	wg.Wait()

@@ -46,12 +46,32 @@ func (pm *poolMetrics) Collect(ch chan<- prometheus.Metric) {
 	if pm.pools == nil {
 		return
 	}
+	// A server has a pool per backend account and CLIENT_FOUND_ROWS flag: the flag's two
+	// pools are summed (one series may be reported once only).
+	type series struct{ keyspace, server, user string }
+	type sums struct{ open, idle, waiters, waits float64 }
+	all := map[series]*sums{}
+	var order []series
 	for _, p := range pm.pools() {
+		k := series{p.keyspace, p.addr, p.opts.User}
+		t := all[k]
+		if t == nil {
+			t = &sums{}
+			all[k] = t
+			order = append(order, k)
+		}
 		open, idle, waiters := p.stats()
-		ch <- prometheus.MustNewConstMetric(pm.open, prometheus.GaugeValue, float64(open), p.keyspace, p.addr)
-		ch <- prometheus.MustNewConstMetric(pm.idle, prometheus.GaugeValue, float64(idle), p.keyspace, p.addr)
-		ch <- prometheus.MustNewConstMetric(pm.waiters, prometheus.GaugeValue, float64(waiters), p.keyspace, p.addr)
-		ch <- prometheus.MustNewConstMetric(pm.waits, prometheus.CounterValue, float64(p.waits.Load()), p.keyspace, p.addr)
+		t.open += float64(open)
+		t.idle += float64(idle)
+		t.waiters += float64(waiters)
+		t.waits += float64(p.waits.Load())
+	}
+	for _, k := range order {
+		t := all[k]
+		ch <- prometheus.MustNewConstMetric(pm.open, prometheus.GaugeValue, t.open, k.keyspace, k.server, k.user)
+		ch <- prometheus.MustNewConstMetric(pm.idle, prometheus.GaugeValue, t.idle, k.keyspace, k.server, k.user)
+		ch <- prometheus.MustNewConstMetric(pm.waiters, prometheus.GaugeValue, t.waiters, k.keyspace, k.server, k.user)
+		ch <- prometheus.MustNewConstMetric(pm.waits, prometheus.CounterValue, t.waits, k.keyspace, k.server, k.user)
 	}
 }
 
@@ -82,10 +102,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unparsed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_unparsed_statements_total",
 			Help: "Statements the parser could not read: sent unchanged to the session keyspace's primary (sent), or refused because they may name a table routed elsewhere (refused)."}, []string{"result"}),
 		pool: &poolMetrics{
-			open:    prometheus.NewDesc("vtgate_lite_pool_connections", "Backend connections open, by server.", []string{"keyspace", "server"}, nil),
-			idle:    prometheus.NewDesc("vtgate_lite_pool_idle_connections", "Idle backend connections, by server.", []string{"keyspace", "server"}, nil),
-			waiters: prometheus.NewDesc("vtgate_lite_pool_waiters", "Sessions waiting for a backend connection, by server.", []string{"keyspace", "server"}, nil),
-			waits:   prometheus.NewDesc("vtgate_lite_pool_waits_total", "Times a session had to wait for a backend connection.", []string{"keyspace", "server"}, nil),
+			open:    prometheus.NewDesc("vtgate_lite_pool_connections", "Backend connections open, by server and backend account.", []string{"keyspace", "server", "backend_user"}, nil),
+			idle:    prometheus.NewDesc("vtgate_lite_pool_idle_connections", "Idle backend connections, by server and backend account.", []string{"keyspace", "server", "backend_user"}, nil),
+			waiters: prometheus.NewDesc("vtgate_lite_pool_waiters", "Sessions waiting for a backend connection, by server and backend account.", []string{"keyspace", "server", "backend_user"}, nil),
+			waits:   prometheus.NewDesc("vtgate_lite_pool_waits_total", "Times a session had to wait for a backend connection.", []string{"keyspace", "server", "backend_user"}, nil),
 		},
 		errCache: map[uint16]prometheus.Counter{},
 	}

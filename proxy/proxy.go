@@ -320,13 +320,28 @@ func (p *Proxy) reaper(ctx context.Context) {
 	}
 }
 
-// poolFor returns the pool of one server of keyspace ks at tablet type tt.
-func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, caps connCaps) (*pool, error) {
-	return p.poolOf(rt, ks, tt, caps, false)
+// account is a backend account. The zero value is the keyspace's own (its user and
+// password); a proxy user with backend_user runs its statements as that account instead.
+type account struct{ user, password string }
+
+// userAccount is the backend account of u's statements.
+func userAccount(u *wire.User) account {
+	if u == nil {
+		return account{}
+	}
+	return account{u.BackendUser, u.BackendPassword}
+}
+
+// poolFor returns the pool of one server of keyspace ks at tablet type tt for the backend
+// account acct, negotiating the client capabilities caps. Pools are per account, so a
+// session never gets a connection (idle, in a settings bucket or reserved) that logged in
+// as another account.
+func (p *Proxy) poolFor(rt *router.Table, ks string, tt router.TabletType, caps connCaps, acct account) (*pool, error) {
+	return p.poolOf(rt, ks, tt, caps, acct, false)
 }
 
 // poolOf is poolFor; noDB picks the primary's pool of connections with no database selected.
-func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, caps connCaps, noDB bool) (*pool, error) {
+func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, caps connCaps, acct account, noDB bool) (*pool, error) {
 	k, ok := rt.Keyspace(ks)
 	if !ok {
 		return nil, sqlerr.BadDB(ks)
@@ -351,18 +366,22 @@ func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, caps c
 	if noDB {
 		db = ""
 	}
-	key := poolKey{ks, addr, caps, noDB}
-	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.User == k.User && pl.opts.Password == k.Password && pl.opts.Database == db {
+	user, password := k.User, k.Password
+	if acct.user != "" {
+		user, password = acct.user, acct.password
+	}
+	key := poolKey{ks, addr, user, caps, noDB}
+	if pl := (*p.poolIndex.Load())[key]; pl != nil && pl.opts.Password == password && pl.opts.Database == db {
 		return pl, nil // hot path: no lock, no allocation
 	}
 	p.poolsMu.Lock()
 	defer p.poolsMu.Unlock()
 	pl := p.pools[key]
-	if pl == nil || pl.opts.User != k.User || pl.opts.Password != k.Password || pl.opts.Database != db {
+	if pl == nil || pl.opts.Password != password || pl.opts.Database != db {
 		if pl != nil {
-			go pl.shutdown()
+			go pl.shutdown() // the keyspace's password or database changed (config reload)
 		}
-		pl = newPool(addr, ks, dialOptions{Addr: addr, User: k.User, Password: k.Password, Database: db,
+		pl = newPool(addr, ks, dialOptions{Addr: addr, User: user, Password: password, Database: db,
 			FoundRows: caps.foundRows, PSMultiResults: caps.psMultiResults, ExtMetadata: caps.extMeta, Greeted: p.backendGreeted,
 			TLS: p.cfg.BackendTLS, Poller: p.cfg.BackendPoller}, p.cfg.PoolSize, p.cfg.PoolIdleTimeout, p.cfg.PoolWaitTimeout)
 		pl.dbEpoch = &p.dbEpoch
@@ -376,10 +395,12 @@ func (p *Proxy) poolOf(rt *router.Table, ks string, tt router.TabletType, caps c
 	return pl, nil
 }
 
+// poolKey names a pool: one per keyspace, server, backend account (user name: config
+// refuses one name with two passwords), negotiated client capabilities and database.
 type poolKey struct {
-	keyspace, addr string
-	caps           connCaps // a backend connection negotiates these as its client did
-	noDB           bool     // connections with no database selected (planner.Plan.NoDatabase)
+	keyspace, addr, user string
+	caps                 connCaps // a backend connection negotiates these as its client did
+	noDB                 bool     // connections with no database selected (planner.Plan.NoDatabase)
 }
 
 // backendGreeted narrows the MariaDB extended capabilities offered to new clients to

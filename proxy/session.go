@@ -23,8 +23,9 @@ import (
 // session is one client connection's state: its keyspace and tablet type, tracked
 // settings, transaction, reserved connections and prepared statements.
 type session struct {
-	p *Proxy
-	c *wire.Conn
+	p    *Proxy
+	c    *wire.Conn
+	acct account // the backend account of the session's statements (its user's)
 
 	keyspace   string
 	tabletType router.TabletType
@@ -95,7 +96,7 @@ type clientStmt struct {
 }
 
 func newSession(p *Proxy, c *wire.Conn) *session {
-	return &session{p: p, c: c, autocommit: true, settings: map[string]string{},
+	return &session{p: p, c: c, acct: userAccount(c.User), autocommit: true, settings: map[string]string{},
 		txConns: map[string]*backendConn{}, txWrites: map[string]bool{}, reserved: map[string]*backendConn{},
 		stmts: map[uint32]*clientStmt{}}
 }

@@ -19,11 +19,11 @@ import (
 func (s *session) poolFor(rt *router.Table, pl *planner.Plan, tt router.TabletType) (*pool, error) {
 	caps := clientConnCaps(s.c)
 	if !pl.NoDatabase {
-		return s.p.poolFor(rt, pl.Keyspace, tt, caps)
+		return s.p.poolFor(rt, pl.Keyspace, tt, caps, s.acct)
 	}
 	for _, ks := range rt.KeyspaceNames() {
 		if allowed(s.c.User, ks) {
-			return s.p.poolOf(rt, ks, router.Primary, caps, true)
+			return s.p.poolOf(rt, ks, router.Primary, caps, s.acct, true)
 		}
 	}
 	return nil, sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), "")

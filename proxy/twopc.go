@@ -155,7 +155,7 @@ func (p *Proxy) RecoverTwoPC(ctx context.Context) error {
 		}
 	}
 	for _, ks := range rt.KeyspaceNames() {
-		pl, err := p.poolFor(rt, ks, router.Primary, connCaps{})
+		pl, err := p.poolFor(rt, ks, router.Primary, connCaps{}, account{})
 		if err != nil {
 			continue
 		}
@@ -218,7 +218,7 @@ func (p *Proxy) commitRecovered(ctx context.Context, rt *router.Table, gtrid, ks
 const detachGrace = 2 * time.Second
 
 func (p *Proxy) xaExec(ctx context.Context, rt *router.Table, ks, sql string) error {
-	pl, err := p.poolFor(rt, ks, router.Primary, connCaps{})
+	pl, err := p.poolFor(rt, ks, router.Primary, connCaps{}, account{})
 	if err != nil {
 		return err
 	}

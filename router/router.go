@@ -75,10 +75,25 @@ type Server struct {
 type Keyspace struct {
 	Name     string
 	Database string // schema name on the backends
+	// User and Password are the account of the application's statements (unless a proxy
+	// user names its own backend account).
 	User     string
 	Password string
-	Primary  string
-	Replicas []Server
+	// AdminUser and AdminPassword are the account of the migration engine and the
+	// operational connections (replica health); "" = User and Password (see Admin).
+	AdminUser     string
+	AdminPassword string
+	Primary       string
+	Replicas      []Server
+}
+
+// Admin returns the account of the migration engine and the operational connections: the
+// keyspace's admin account when one is configured, its application account otherwise.
+func (k *Keyspace) Admin() (user, password string) {
+	if k.AdminUser != "" {
+		return k.AdminUser, k.AdminPassword
+	}
+	return k.User, k.Password
 }
 
 // Servers returns the addresses of the keyspace's servers of type t.

@@ -111,7 +111,8 @@ func run(ctx context.Context, cfg *config.Config, cfgPath string, fs *pflag.Flag
 	}
 	users := map[string]*wire.User{}
 	for _, u := range cfg.Users {
-		users[u.Name] = &wire.User{Name: u.Name, Password: u.Password, NativeHash: u.PasswordHash, Admin: u.Admin, Keyspaces: u.Keyspaces}
+		users[u.Name] = &wire.User{Name: u.Name, Password: u.Password, NativeHash: u.PasswordHash, Admin: u.Admin, Keyspaces: u.Keyspaces,
+			BackendUser: u.BackendUser, BackendPassword: u.BackendPassword}
 	}
 	adm := newAdmin(cfg, holder, tp, backendTLS, log)
 	p, err := proxy.New(proxy.Config{

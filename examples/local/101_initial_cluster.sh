@@ -62,8 +62,7 @@ if [ ! -e "$VTGATE_CONFIG" ]; then
 		keyspaces:
 		  $KEYSPACE:
 		    database: $KEYSPACE
-		    user: root
-		    password: $MYSQL_ROOT_PASSWORD
+		$(keyspace_accounts)
 		    primary: 127.0.0.1:$PRIMARY_PORT
 		    replicas:
 		      - {address: 127.0.0.1:$(mysql_port 101), type: replica}

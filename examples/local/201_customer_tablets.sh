@@ -63,13 +63,12 @@ else
 	tmp="$VTGATE_CONFIG.tmp.$$"
 	trap 'rm -f "$tmp"' EXIT
 	# The new entry goes at the end of the keyspaces: map (before the next top-level key).
-	awk -v ks="$KEYSPACE" -v pw="$MYSQL_ROOT_PASSWORD" -v primary="127.0.0.1:$PRIMARY_PORT" \
+	awk -v ks="$KEYSPACE" -v accounts="$(keyspace_accounts)" -v primary="127.0.0.1:$PRIMARY_PORT" \
 		-v replica="127.0.0.1:$(mysql_port 201)" -v rdonly="127.0.0.1:$(mysql_port 202)" '
 		function entry() {
 			print "  " ks ":"
 			print "    database: " ks
-			print "    user: root"
-			print "    password: " pw
+			print accounts
 			print "    primary: " primary
 			print "    replicas:"
 			print "      - {address: " replica ", type: replica}"

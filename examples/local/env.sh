@@ -24,8 +24,15 @@ export VTGATE_HOST="${VTGATE_HOST:-127.0.0.1}"
 export VTGATE_MYSQL_PORT="${VTGATE_MYSQL_PORT:-15306}"
 export VTGATE_HTTP_PORT="${VTGATE_HTTP_PORT:-15000}"
 
-# Credentials. Backends: root/rootpw. vtgate-lite: app/secret (queries), admin/secret (admin commands).
+# Credentials. vtgate-lite: app/secret (queries), admin/secret (admin commands). Backends:
+# root/rootpw for setting the servers up only; vtgate-lite logs in as vtgate_app (the
+# application's statements) and vtgate_engine (the migration engine, replica health checks),
+# created with the minimum grants of ../common/grants.sql (see docs/security.md).
 export MYSQL_ROOT_PASSWORD="${MYSQL_ROOT_PASSWORD:-rootpw}"
+export BACKEND_APP_USER="${BACKEND_APP_USER:-vtgate_app}"
+export BACKEND_APP_PASSWORD="${BACKEND_APP_PASSWORD:-apppw}"
+export BACKEND_ENGINE_USER="${BACKEND_ENGINE_USER:-vtgate_engine}"
+export BACKEND_ENGINE_PASSWORD="${BACKEND_ENGINE_PASSWORD:-enginepw}"
 export VTGATE_USER="${VTGATE_USER:-app}"
 export VTGATE_PASSWORD="${VTGATE_PASSWORD:-secret}"
 export VTGATE_ADMIN_USER="${VTGATE_ADMIN_USER:-admin}"
@@ -187,6 +194,7 @@ start_mariadb() {
 		--log-bin="$dir/data/binlog" --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL
 		--log-slave-updates=ON --gtid-domain-id=0 --gtid-strict-mode=ON
 		--skip-name-resolve --max-connections=500
+		--log-bin-trust-function-creators=ON # the engine's deny triggers without SUPER (../common/grants.sql)
 		--innodb-buffer-pool-size=128M --innodb-flush-log-at-trx-commit=2 --sync-binlog=0
 	)
 	[ "$type" = primary ] || args+=(--read-only=ON)
@@ -228,6 +236,26 @@ start_mariadb() {
 			GRANT ALL ON *.* TO root@'%' WITH GRANT OPTION;
 		SQL
 	fi
+	# On every start, so a datadir made before the accounts existed gets them (idempotent).
+	apply_grants "$port"
+}
+
+# apply_grants PORT: creates vtgate-lite's backend accounts for database $KEYSPACE on one
+# server (../common/grants.sql), out of the binlog like every per-server user.
+apply_grants() {
+	{
+		echo "SET sql_log_bin=0;"
+		sed -e "s/{{database}}/$KEYSPACE/g" \
+			-e "s/{{app_user}}/$BACKEND_APP_USER/g" -e "s/{{app_password}}/$BACKEND_APP_PASSWORD/g" \
+			-e "s/{{engine_user}}/$BACKEND_ENGINE_USER/g" -e "s/{{engine_password}}/$BACKEND_ENGINE_PASSWORD/g" \
+			"$EXAMPLES_COMMON_DIR/grants.sql"
+	} | sql "$1" || die "applying ../common/grants.sql on port $1 failed"
+}
+
+# keyspace_accounts: the backend accounts of a keyspace's entry in vtgate-lite.yaml (4-space indent).
+keyspace_accounts() {
+	printf '    user: %s\n    password: %s\n    admin_user: %s\n    admin_password: %s\n' \
+		"$BACKEND_APP_USER" "$BACKEND_APP_PASSWORD" "$BACKEND_ENGINE_USER" "$BACKEND_ENGINE_PASSWORD"
 }
 
 # attach_replica UID: points a replica at the primary by GTID, once.

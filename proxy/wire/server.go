@@ -28,6 +28,9 @@ type User struct {
 	NativeHash []byte   // 20-byte SHA1(SHA1(password)) (config "*HEX"); nil if Password is given
 	Admin      bool     // carried for the proxy
 	Keyspaces  []string // nil = all (enforced by the proxy, just carried here)
+	// BackendUser and BackendPassword are the backend account the proxy runs the user's
+	// statements as ("" = each keyspace's own); carried for the proxy.
+	BackendUser, BackendPassword string
 }
 
 // UserLookup finds a user by name. It is called once per authentication, from the

@@ -590,7 +590,7 @@ func (e *Engine) recoverSwitch(ctx context.Context, fw *runner) error {
 	}
 	if j.direction == "complete" {
 		e.cfg.Logger.Info("migration: finishing an interrupted MIGRATE COMPLETE", "workflow", fw.ref.String(), "source tables", j.newPos)
-		return e.finishComplete(ctx, fw, j.newPos)
+		return e.runComplete(ctx, fw, j.newPos, evRecover{})
 	}
 	pl, s := e.recoveredSwitch(fw, j)
 	routed, _ := writesRoutedTo(e.cfg.Routing.Load(), pl.rec.Tables)
@@ -634,9 +634,9 @@ func (e *Engine) recoveredSwitch(fw *runner, j journalRow) (switchPlan, switchSt
 
 // migrateComplete ends a workflow whose writes are switched: removes the routing rules and
 // the source's VSchema entries, stops and removes the reverse stream, and drops (or renames,
-// or keeps) the source tables. A journal row (direction "complete", new_pos the action) is
-// written first, so a crash at any step is finished at the next start (recoverSwitch); every
-// step is idempotent.
+// or keeps) the source tables: completeStep's machine (switchfsm.go). A journal row (direction
+// "complete", new_pos the action) is written first, so a crash at any step is finished at the
+// next start (recoverSwitch); every step is idempotent.
 func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Result, error) {
 	e.sw.mu.Lock()
 	defer e.sw.mu.Unlock()
@@ -673,19 +673,8 @@ func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Resul
 		res.Info = "DRY RUN MIGRATE COMPLETE " + c.Ref.String() + ": nothing changed"
 		return res, nil
 	}
-	if err := e.ensureJournal(ctx, rec.Keyspace); err != nil {
-		return nil, switchErr("MIGRATE COMPLETE %s: nothing changed: write journal: %v", c.Ref, err)
-	}
-	if err := e.execOn(ctx, rec.Keyspace,
-		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,'complete',%s,%d)",
-			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(action), time.Now().Unix())); err != nil {
-		return nil, switchErr("MIGRATE COMPLETE %s: nothing changed: write journal: %v", c.Ref, err)
-	}
-	if err := e.swHook("complete:journaled"); err != nil {
+	if err := e.runComplete(ctx, fw, action, evBegin{}); err != nil {
 		return nil, err
-	}
-	if err := e.finishComplete(ctx, fw, action); err != nil {
-		return nil, switchErr("MIGRATE COMPLETE %s: %v (the journal stays: run MIGRATE COMPLETE again, or restart vtgate-lite, to finish it)", c.Ref, err)
 	}
 	return &Result{Info: fmt.Sprintf("workflow %s completed: %s", c.Ref, strings.Join(steps, "; "))}, nil
 }
@@ -705,88 +694,6 @@ func completeSteps(ref WorkflowRef, rec wfRecord, srcDB, action string) []string
 		what + " the source tables " + strings.Join(qualify(srcDB, rec.Tables), ", "),
 		"mark " + ref.String() + " Completed",
 	}
-}
-
-// finishComplete runs MIGRATE COMPLETE's steps after its journal row is written; each step can
-// run again after a crash. Caller holds e.sw.mu.
-//
-// The routing goes first, in one atomic update: the tables leave the source's VSchema and the
-// rules in the same swap, so no statement is ever routed back to the source tables. Only then is
-// the reverse stream (which keeps the source current) removed, and the source tables dropped.
-func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) error {
-	fw.mu.Lock()
-	rec := *fw.rec
-	fw.mu.Unlock()
-	ref := fw.ref
-	sks, ok := e.cfg.Routing.Load().Keyspace(rec.Source)
-	if !ok {
-		return fmt.Errorf("keyspace %s is not configured", rec.Source)
-	}
-	if _, err := e.cfg.Routing.Update(func(s *router.Schema) error {
-		removeRules(s, rec.Source, rec.Keyspace, rec.Tables)
-		for _, t := range rec.Tables {
-			s.DropTable(rec.Source, t)
-			s.AddTable(rec.Keyspace, t)
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("update the routing: %w", err)
-	}
-	if err := e.swHook("complete:routed"); err != nil {
-		return err
-	}
-	rvRef := reverseRef(ref, rec.Source)
-	if rv, err := e.runner(rvRef); err == nil {
-		// ActCancel with KeepData removes the reverse stream's sidecar rows and the routing
-		// rules of the tables (already gone), and never touches data.
-		if err := rv.command(ctx, EvCancel{KeepData: true}); err != nil {
-			return fmt.Errorf("stop reverse stream %s: %w", rvRef, err)
-		}
-	}
-	if err := e.swHook("complete:reverse-removed"); err != nil {
-		return err
-	}
-	if action != completeDrop {
-		// Kept or renamed, the source tables leave the workflow: no denial left on them.
-		if err := e.setDenied(ctx, rec.Source, rec.Tables, false, "", 30*time.Second); err != nil {
-			return fmt.Errorf("lift the write denial on %s: %w", rec.Source, err)
-		}
-	}
-	if action != completeKeep {
-		present, err := e.tablesPresent(ctx, rec.Source, rec.Tables)
-		if err != nil {
-			return fmt.Errorf("list the source tables: %w", err)
-		}
-		var stmts []string
-		for _, t := range rec.Tables {
-			if !present[t] {
-				continue // dropped or renamed before a crash
-			}
-			if action == completeRename {
-				stmts = append(stmts, "RENAME TABLE "+ident(sks.Database)+"."+ident(t)+" TO "+ident(sks.Database)+"."+ident("_vt_old_"+t))
-			} else {
-				stmts = append(stmts, "DROP TABLE IF EXISTS "+ident(sks.Database)+"."+ident(t))
-			}
-		}
-		if err := e.execOn(ctx, rec.Source, stmts...); err != nil {
-			return fmt.Errorf("%s the source tables: %w", action, err)
-		}
-	}
-	if err := e.swHook("complete:tables-done"); err != nil {
-		return err
-	}
-	msg := map[string]string{completeDrop: "completed: drop source tables", completeKeep: "completed: keep source tables",
-		completeRename: "completed: rename to _vt_old_<name> source tables"}[action]
-	if err := e.execOn(ctx, rec.Keyspace, "BEGIN", updatePhaseSQL(ref, Completed, msg, true),
-		"DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(ref), "COMMIT"); err != nil {
-		return fmt.Errorf("mark %s Completed: %w", ref, err)
-	}
-	fw.mu.Lock()
-	fw.st.Phase, fw.st.Message = Completed, msg
-	fw.rec.Phase = Completed
-	fw.mu.Unlock()
-	e.metrics.state(ref, Completed)
-	return nil
 }
 
 // tablesPresent reports which of tables exist in keyspace ksName's database on its primary.

@@ -283,3 +283,111 @@ func (e *Engine) readJournal(ctx context.Context, ksName string, ref WorkflowRef
 	j.newDenied, _ = res.GetString(0, 3)
 	return j, true, nil
 }
+
+// completeDriver performs MIGRATE COMPLETE's actions (completeStep) for workflow fw.
+type completeDriver struct {
+	e   *Engine
+	fw  *runner
+	rec wfRecord
+	db  string // the source keyspace's database
+}
+
+// runComplete runs MIGRATE COMPLETE's machine from ev (evBegin, or evRecover after a crash).
+// Caller holds e.sw.mu.
+func (e *Engine) runComplete(ctx context.Context, fw *runner, action string, ev swEvent) error {
+	fw.mu.Lock()
+	rec := *fw.rec
+	fw.mu.Unlock()
+	sks, ok := e.cfg.Routing.Load().Keyspace(rec.Source)
+	if !ok {
+		return fmt.Errorf("keyspace %s is not configured", rec.Source)
+	}
+	d := &completeDriver{e: e, fw: fw, rec: rec, db: sks.Database}
+	s := completeState{ref: fw.ref, source: rec.Source, tables: rec.Tables, action: action}
+	for {
+		var acts []swAction
+		s, acts = completeStep(s, ev)
+		for _, a := range acts {
+			ev = result(d.do(ctx, a))
+		}
+		if s.terminal() {
+			return s.err
+		}
+	}
+}
+
+func (d *completeDriver) do(ctx context.Context, a swAction) error {
+	e, rec, ref := d.e, d.rec, d.fw.ref
+	switch a := a.(type) {
+	case actJournalComplete:
+		if err := e.ensureJournal(ctx, rec.Keyspace); err != nil {
+			return err
+		}
+		return e.execOn(ctx, rec.Keyspace, fmt.Sprintf(
+			"REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at, phase) VALUES (%s,%s,'complete',%s,%d,'journaled')",
+			sidecarDB, quote(ref.Keyspace), quote(ref.Workflow), quote(a.Action), time.Now().Unix()))
+	case actCheckpoint:
+		return e.swHook(a.Step)
+	case actCompleteRouting:
+		// The tables leave the source's VSchema and the rules in the same swap, so no
+		// statement is ever routed back to the source tables.
+		_, err := e.cfg.Routing.Update(func(s *router.Schema) error {
+			removeRules(s, rec.Source, rec.Keyspace, rec.Tables)
+			for _, t := range rec.Tables {
+				s.DropTable(rec.Source, t)
+				s.AddTable(rec.Keyspace, t)
+			}
+			return nil
+		})
+		return err
+	case actRemoveReverse:
+		// ActCancel with KeepData removes the reverse stream's sidecar rows and the routing
+		// rules of the tables (already gone), and never touches data.
+		if rv, err := e.runner(a.Ref); err == nil {
+			return rv.command(ctx, EvCancel{KeepData: true})
+		}
+		return nil
+	case actDeny:
+		return e.setDenied(ctx, a.Keyspace, a.Tables, a.Deny, a.Why, a.Wait)
+	case actSourceTables:
+		return d.sourceTables(ctx, a.Action)
+	case actMarkCompleted:
+		if err := e.execOn(ctx, rec.Keyspace, "BEGIN", updatePhaseSQL(ref, Completed, a.Msg, true),
+			"DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(ref), "COMMIT"); err != nil {
+			return err
+		}
+		d.fw.mu.Lock()
+		d.fw.st.Phase, d.fw.st.Message = Completed, a.Msg
+		d.fw.rec.Phase = Completed
+		d.fw.mu.Unlock()
+		e.metrics.state(ref, Completed)
+		return nil
+	}
+	return fmt.Errorf("unknown MIGRATE COMPLETE action %T", a)
+}
+
+// sourceTables drops or renames the source tables still there (a crash may have done a part).
+func (d *completeDriver) sourceTables(ctx context.Context, action string) error {
+	if action == completeKeep {
+		return nil
+	}
+	present, err := d.e.tablesPresent(ctx, d.rec.Source, d.rec.Tables)
+	if err != nil {
+		return fmt.Errorf("list the source tables: %w", err)
+	}
+	var stmts []string
+	for _, t := range d.rec.Tables {
+		if !present[t] {
+			continue
+		}
+		if action == completeRename {
+			stmts = append(stmts, "RENAME TABLE "+ident(d.db)+"."+ident(t)+" TO "+ident(d.db)+"."+ident("_vt_old_"+t))
+		} else {
+			stmts = append(stmts, "DROP TABLE IF EXISTS "+ident(d.db)+"."+ident(t))
+		}
+	}
+	if err := d.e.execOn(ctx, d.rec.Source, stmts...); err != nil {
+		return fmt.Errorf("%s the source tables: %w", action, err)
+	}
+	return nil
+}

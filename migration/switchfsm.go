@@ -593,3 +593,120 @@ func splitList(s string) []string {
 	}
 	return strings.Split(s, ",")
 }
+
+// MIGRATE COMPLETE is a machine too, with nothing to undo: every step is idempotent and goes
+// forward. Its journal row (direction "complete", new_pos the action) is written first;
+// recovery runs every step after it again (the hooks included).
+//
+//	phase            action                                          hook
+//	journaled        journal row (direction complete)                complete:journaled
+//	routed           rules and the source's VSchema entries removed  complete:routed
+//	reverse-removed  the reverse stream stopped and removed          complete:reverse-removed
+//	source-open      the source's denial lifted (keep, rename)
+//	tables-done      the source tables dropped or renamed (or kept)  complete:tables-done
+//	completed        Completed and the journal row deleted, in one transaction
+
+type (
+	actJournalComplete struct{ Action string }
+	actCompleteRouting struct{} // the rules and the source's VSchema entries, in one update
+	actRemoveReverse   struct{ Ref WorkflowRef }
+	actSourceTables    struct{ Action string } // drop or rename the source tables still there
+	actMarkCompleted   struct{ Msg string }
+)
+
+func (actJournalComplete) swAction() {}
+func (actCompleteRouting) swAction() {}
+func (actRemoveReverse) swAction()   {}
+func (actSourceTables) swAction()    {}
+func (actMarkCompleted) swAction()   {}
+
+type completeState struct {
+	ref        WorkflowRef
+	source     string
+	tables     []string
+	action     string // completeDrop, completeKeep, completeRename
+	recovery   bool
+	at         int // index in completePhases of the action issued last
+	checkpoint bool
+	done       bool
+	err        error
+}
+
+func (s completeState) terminal() bool { return s.done || s.err != nil }
+
+type completePhase struct {
+	phase swPhase
+	hook  string
+	skip  func(s completeState) bool
+	do    func(s completeState) swAction
+	cause string // the failure's text ("%w": the error as is)
+}
+
+var completePhases = []completePhase{
+	{phase: "journaled", hook: "complete:journaled", cause: "%[1]w",
+		do: func(s completeState) swAction { return actJournalComplete{s.action} }},
+	{phase: "routed", hook: "complete:routed", cause: "update the routing: %[1]w",
+		do: func(completeState) swAction { return actCompleteRouting{} }},
+	{phase: "reverse-removed", hook: "complete:reverse-removed", cause: "stop reverse stream %[2]s: %[1]w",
+		do: func(s completeState) swAction { return actRemoveReverse{reverseRef(s.ref, s.source)} }},
+	{phase: "source-open", cause: "lift the write denial on %[3]s: %[1]w",
+		skip: func(s completeState) bool { return s.action == completeDrop },
+		do:   func(s completeState) swAction { return actDeny{Keyspace: s.source, Tables: s.tables, Wait: 30 * time.Second} }},
+	{phase: "tables-done", hook: "complete:tables-done", cause: "%[1]w",
+		do: func(s completeState) swAction { return actSourceTables{s.action} }},
+	{phase: "completed", cause: "mark %[4]s Completed: %[1]w",
+		do: func(s completeState) swAction { return actMarkCompleted{completedMessage(s.action)} }},
+}
+
+func completedMessage(action string) string {
+	return map[string]string{completeDrop: "completed: drop source tables", completeKeep: "completed: keep source tables",
+		completeRename: "completed: rename to _vt_old_<name> source tables"}[action]
+}
+
+// completeStep is MIGRATE COMPLETE's decision function.
+func completeStep(s completeState, ev swEvent) (completeState, []swAction) {
+	switch ev := ev.(type) {
+	case evBegin:
+		return s.issue(0)
+	case evRecover:
+		s.recovery = true
+		return s.issue(1)
+	case evOK:
+		if d := completePhases[s.at]; d.hook != "" && !s.checkpoint {
+			s.checkpoint = true
+			return s, []swAction{actCheckpoint{d.hook}}
+		}
+		return s.issue(s.at + 1)
+	case evFailed:
+		s.err = s.failure(ev.Err)
+	}
+	return s, nil
+}
+
+func (s completeState) issue(i int) (completeState, []swAction) {
+	for ; i < len(completePhases); i++ {
+		if d := completePhases[i]; d.skip == nil || !d.skip(s) {
+			s.at, s.checkpoint = i, false
+			return s, []swAction{d.do(s)}
+		}
+	}
+	s.done = true
+	return s, nil
+}
+
+// failure is the error of a failed step (or hook): as is in recovery, which logs it and
+// retries at the next start; for the command, with what to do about it.
+func (s completeState) failure(err error) error {
+	if !s.checkpoint {
+		err = fmt.Errorf(completePhases[s.at].cause, err, reverseRef(s.ref, s.source), s.source, s.ref)
+	}
+	switch {
+	case s.recovery:
+		return err
+	case s.at == 0 && !s.checkpoint:
+		return switchErr("MIGRATE COMPLETE %s: nothing changed: write journal: %v", s.ref, err)
+	case s.at == 0:
+		return err
+	}
+	return switchErr("MIGRATE COMPLETE %s: %v (the journal stays: run MIGRATE COMPLETE again, or restart vtgate-lite, to finish it)", s.ref, err)
+}

@@ -464,3 +464,87 @@ func TestSwitchFSMJournalPhase(t *testing.T) {
 	}
 	_ = slog.LevelInfo
 }
+
+func completeString(a swAction) string {
+	switch a := a.(type) {
+	case actJournalComplete:
+		return "journal complete " + a.Action
+	case actCompleteRouting:
+		return "routing"
+	case actRemoveReverse:
+		return "remove " + a.Ref.String()
+	case actSourceTables:
+		return "tables " + a.Action
+	case actMarkCompleted:
+		return "completed: " + a.Msg
+	}
+	return actString(a)
+}
+
+func driveComplete(t *testing.T, s completeState, ev swEvent, fail string) (completeState, []string) {
+	t.Helper()
+	var trace []string
+	for n := 0; n < 50; n++ {
+		var acts []swAction
+		s, acts = completeStep(s, ev)
+		for _, a := range acts {
+			str := completeString(a)
+			trace = append(trace, str)
+			ev = evOK{}
+			if str == fail {
+				ev = evFailed{Err: errors.New("boom")}
+			}
+		}
+		if s.terminal() {
+			return s, trace
+		}
+	}
+	t.Fatalf("MIGRATE COMPLETE's machine does not end: %q", trace)
+	return s, nil
+}
+
+func TestCompleteFSM(t *testing.T) {
+	newC := func(action string) completeState {
+		return completeState{ref: fsmRef, source: "commerce", tables: []string{"customer", "corder"}, action: action}
+	}
+	for _, c := range []struct {
+		action string
+		want   []string
+	}{
+		{completeDrop, []string{"journal complete drop", "hook complete:journaled", "routing", "hook complete:routed",
+			"remove commerce.commerce2customer_reverse", "hook complete:reverse-removed", "tables drop", "hook complete:tables-done",
+			"completed: completed: drop source tables"}},
+		{completeRename, []string{"journal complete rename", "hook complete:journaled", "routing", "hook complete:routed",
+			"remove commerce.commerce2customer_reverse", "hook complete:reverse-removed", "lift commerce customer,corder 30s",
+			"tables rename", "hook complete:tables-done", "completed: completed: rename to _vt_old_<name> source tables"}},
+	} {
+		s, trace := driveComplete(t, newC(c.action), evBegin{}, "")
+		if !s.done || s.err != nil || !slices.Equal(trace, c.want) {
+			t.Errorf("%s: done %v err %v\n got %q\nwant %q", c.action, s.done, s.err, trace, c.want)
+		}
+		// Recovery runs every step after the journal again, hooks included.
+		s, rec := driveComplete(t, newC(c.action), evRecover{}, "")
+		if !s.done || !slices.Equal(rec, c.want[2:]) {
+			t.Errorf("%s recovery: %q, want %q", c.action, rec, c.want[2:])
+		}
+	}
+	for _, c := range []struct{ fail, err string }{
+		{"journal complete keep", "MIGRATE COMPLETE customer.commerce2customer: nothing changed: write journal: boom"},
+		{"hook complete:journaled", "boom"},
+		{"routing", "MIGRATE COMPLETE customer.commerce2customer: update the routing: boom (the journal stays: run MIGRATE COMPLETE again, or restart vtgate-lite, to finish it)"},
+		{"hook complete:routed", "MIGRATE COMPLETE customer.commerce2customer: boom (the journal stays"},
+		{"remove commerce.commerce2customer_reverse", "stop reverse stream commerce.commerce2customer_reverse: boom (the journal stays"},
+		{"lift commerce customer,corder 30s", "lift the write denial on commerce: boom (the journal stays"},
+		{"tables keep", "MIGRATE COMPLETE customer.commerce2customer: boom (the journal stays"},
+		{"completed: completed: keep source tables", "mark customer.commerce2customer Completed: boom (the journal stays"},
+	} {
+		s, trace := driveComplete(t, newC(completeKeep), evBegin{}, c.fail)
+		if s.err == nil || !strings.Contains(s.err.Error(), c.err) || trace[len(trace)-1] != c.fail {
+			t.Errorf("%s failed: err %v (want %q), trace %q", c.fail, s.err, c.err, trace)
+		}
+	}
+	s, _ := driveComplete(t, newC(completeDrop), evRecover{}, "tables drop")
+	if s.err == nil || s.err.Error() != "boom" {
+		t.Errorf("recovery failure: %v, want the error as is", s.err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 //	held            hold + drain the moved tables      release the held ones
 //	drained         journal row (phase drained)        delete the journal row     drained
 //	denied          deny bypass writes on OLD          lift that denial
+//	deny-undone     (the denial failed, not on a lock wait: lift any part, go on without it)
 //	position        P = OLD primary's position
 //	caught-up       stream OLD->NEW runs to P
 //	stopped         stop that stream                   start it again             stopped
@@ -37,11 +38,13 @@ import (
 //
 // Failure of a phase before swapped undoes, in reverse order, the compensations of the
 // phases issued (a compensation is pushed when its action is issued, since a part of it may
-// be done when it fails; the hold's and the journal's once they succeeded). TIMEOUT bounds
-// the hold, the denial, P, the catch-up and the lift together (the driver owns the clock).
+// be done when it fails; the hold's and the journal's once they succeeded). A compensation
+// that fails is logged and the others run, but the journal row stays for the next start.
+// TIMEOUT bounds the hold, the denial, P, the catch-up and the lift together (the driver owns
+// the clock). A step hook that fails abandons the switch as a crash would: only the hold ends.
 //
 // The journal on the target's sidecar holds the last phase written ahead of what follows it:
-// "drained" covers everything up to stopped, "prepared" everything up to swapped; past that
+// "drained" covers the phases up to reverse-stored, "prepared" those up to swapped; past that
 // the routing itself records the switch (one persisted Holder.Update). Recovery feeds
 // evRecover: routing at NEW (with Q stored and the stream NEW->OLD present) finishes the
 // switch; otherwise it undoes every compensation of the journaled phase's span (they are
@@ -276,7 +279,9 @@ var switchPhases = []phaseDef{
 		}},
 	{phase: phDenyUndone,
 		skip: func(s switchState) bool { return s.denyNote == "" },
-		do:   func(s switchState) swAction { return actDeny{Keyspace: s.spec.OldKS, Tables: s.spec.Tables, Rest: true} },
+		do: func(s switchState) swAction {
+			return actDeny{Keyspace: s.spec.OldKS, Tables: s.spec.Tables, Rest: true}
+		},
 		got:  func(s *switchState, _ evOK) { s.undo = dropLiftOld(s.undo, s.spec.OldKS) },
 		fail: func(*switchState, evFailed) error { return nil }}, // a part stays: an abort lifts it
 	{phase: phPosition,
@@ -330,7 +335,9 @@ var switchPhases = []phaseDef{
 		skip: func(s switchState) bool { return s.recovery },
 		do:   func(switchState) swAction { return actRelease{} }},
 	{phase: phNewOpen, fatal: true,
-		do: func(s switchState) swAction { return actDeny{Keyspace: s.spec.NewKS, Tables: s.spec.Tables, Wait: 30 * time.Second} },
+		do: func(s switchState) swAction {
+			return actDeny{Keyspace: s.spec.NewKS, Tables: s.spec.Tables, Wait: 30 * time.Second}
+		},
 		fail: func(s *switchState, f evFailed) error {
 			return fmt.Errorf("lift the write denial on %s: %w", s.spec.NewKS, f.Err)
 		}},
@@ -651,7 +658,9 @@ var completePhases = []completePhase{
 		do: func(s completeState) swAction { return actRemoveReverse{reverseRef(s.ref, s.source)} }},
 	{phase: "source-open", cause: "lift the write denial on %[3]s: %[1]w",
 		skip: func(s completeState) bool { return s.action == completeDrop },
-		do:   func(s completeState) swAction { return actDeny{Keyspace: s.source, Tables: s.tables, Wait: 30 * time.Second} }},
+		do: func(s completeState) swAction {
+			return actDeny{Keyspace: s.source, Tables: s.tables, Wait: 30 * time.Second}
+		}},
 	{phase: "tables-done", hook: "complete:tables-done", cause: "%[1]w",
 		do: func(s completeState) swAction { return actSourceTables{s.action} }},
 	{phase: "completed", cause: "mark %[4]s Completed: %[1]w",

@@ -53,13 +53,14 @@
 //     tables (unless KEEP DATA), the sidecar rows and the routing rules.
 //  9. MIGRATE READS / REVERSE READS re-point the @replica/@rdonly rules (pure routing changes);
 //     the state keeps ReadsSwitched/WritesSwitched for the write switch.
-//  10. MIGRATE WRITES / REVERSE WRITES / COMPLETE (switch.go): the proxy holds statements on the
+//  10. MIGRATE WRITES / REVERSE WRITES / COMPLETE (switch.go; the decisions are the pure machines
+//     of switchfsm.go, performed by switchdriver.go): the proxy holds statements on the
 //     moved tables and drains transactions on them (TrafficGate); only then the old primary's
 //     position is read and the stream runs exactly to it and stops; the opposite stream
 //     (<source>.<name>_reverse, or the forward one) is stored at the new primary's position;
 //     the routing rules swap in one Holder.Update (the point of no return) and the held
-//     statements are released. A journal row (_vt_lite.traffic_switch) lets a restart roll a
-//     switch back or finish it, by what the routing says. COMPLETE removes the reverse stream,
+//     statements are released. A journal row (_vt_lite.traffic_switch, with the phase) lets a
+//     restart roll a switch back or finish it, by what the routing says. COMPLETE removes the reverse stream,
 //     the rules and the source's VSchema entries and drops/renames/keeps the source tables.
 //
 // Crash safety (exactly once):

@@ -244,7 +244,7 @@ func (e *Engine) Exec(ctx context.Context, cmd Command) (*Result, error) {
 	case MigrateReads:
 		return e.migrateReads(ctx, c)
 	case MigrateWrites:
-		return e.migrateWrites(ctx, c)
+		return e.switchWrites(ctx, c) // switch.go, switchfsm.go
 	case MigrateComplete:
 		return e.migrateComplete(ctx, c)
 	}

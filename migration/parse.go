@@ -309,12 +309,12 @@ func (p *parser) statement() (Command, error) {
 		case p.keyword("READS"):
 			return p.migrateReads(false)
 		case p.keyword("WRITES"):
-			return p.migrateWrites(false) // switch.go
+			return p.writesCommand(false) // switch.go
 		case p.keyword("COMPLETE"):
 			return p.migrateComplete() // switch.go
 		case p.keyword("REVERSE"):
 			if p.keyword("WRITES") {
-				return p.migrateWrites(true)
+				return p.writesCommand(true)
 			}
 			if err := p.expect("READS", "READS or WRITES after MIGRATE REVERSE"); err != nil {
 				return nil, err

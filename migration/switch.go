@@ -21,22 +21,16 @@ import (
 // primary). Exactly one of the two streams runs at a time: the one flowing from the keyspace
 // that takes the writes. A write switch from keyspace OLD to keyspace NEW:
 //
-//  1. pre-checks: the stream OLD->NEW is Running, copied, lag <= MAX LAG, NEW's primary has
-//     a ROW/FULL binlog (the opposite stream will read it);
-//  2. the proxy holds new statements touching OLD.t and drains transactions in flight on them
-//     (TrafficGate.HoldAndDrain); on timeout nothing has changed;
-//  3. only then: P = OLD primary's @@gtid_binlog_pos; the stream OLD->NEW runs to P (the
-//     VDIFF synchronisation point), then stops;
-//  4. a journal row is written on D's sidecar; Q = NEW primary's @@gtid_binlog_pos; the
-//     opposite stream NEW->OLD is stored (Stopped) at Q;
-//  5. routing rules are swapped in one Holder.Update (persisted): the point of no return;
-//  6. the opposite stream starts, the journal row is deleted with writes_switched, the held
-//     statements are released (and re-planned against the new routing).
+//  1. pre-checks (switchChecks): the stream OLD->NEW is Running, copied, lag <= MAX LAG, NEW's
+//     primary has a ROW/FULL binlog (the opposite stream will read it);
+//  2. the state machine of switchfsm.go, driven by switchdriver.go: hold and drain
+//     (TrafficGate.HoldAndDrain; on timeout nothing has changed), journal, P, catch-up, Q,
+//     the opposite stream stored, the routing swapped in one Holder.Update (the point of no
+//     return), release, bookkeeping.
 //
-// Recovery (Engine.recoverSwitches, after the sidecars were read): a journal row whose
-// routing still points at OLD is rolled back (the OLD->NEW stream starts again from its stored
-// position); one whose routing points at NEW is finished (the NEW->OLD stream starts at Q).
-// The routing table is the single switch point, so at no moment do both keyspaces take writes.
+// Recovery (Engine.recoverSwitches, after the sidecars were read) runs the same machine from
+// the journal row: routing at NEW finishes the switch, anything else rolls it back. The
+// routing table is the single switch point, so at no moment do both keyspaces take writes.
 
 // TrafficGate is the proxy side of a write switch (*proxy.Proxy implements it).
 type TrafficGate interface {
@@ -89,7 +83,7 @@ func parseDuration(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("bad duration %q", s)
 }
 
-func (p *parser) migrateWrites(reverse bool) (Command, error) {
+func (p *parser) writesCommand(reverse bool) (Command, error) {
 	r, err := p.ref()
 	if err != nil {
 		return nil, err
@@ -222,9 +216,12 @@ const journalDDL = `CREATE TABLE IF NOT EXISTS ` + sidecarDB + `.traffic_switch 
   direction VARBINARY(16) NOT NULL,
   new_pos BLOB NOT NULL,
   started_at BIGINT NOT NULL DEFAULT 0,
+  phase VARBINARY(32) NOT NULL DEFAULT '',
+  new_denied BLOB NULL,
   PRIMARY KEY (keyspace, name)) ENGINE=InnoDB`
 
-func (e *Engine) swStep(step string) error {
+// swHook calls the test step hook (Config.StepHook) at step.
+func (e *Engine) swHook(step string) error {
 	if h := e.sw.hook; h != nil {
 		return h(step)
 	}
@@ -316,7 +313,7 @@ func writesRoutedTo(rt *router.Table, tables []string) (string, bool) {
 	return ks, ks != ""
 }
 
-// switchPlan describes one write switch.
+// switchPlan describes one write switch: its workflows, as the driver needs them.
 type switchPlan struct {
 	fw        *runner // the forward workflow (S -> D)
 	active    *runner // the stream OLD -> NEW (fw, or the reverse runner)
@@ -325,274 +322,141 @@ type switchPlan struct {
 	oldKS     string
 	newKS     string
 	direction string
+	verb      string
+	oppRef    WorkflowRef
 }
 
-func (e *Engine) migrateWrites(ctx context.Context, c MigrateWrites) (*Result, error) {
+// spec is what the machine (switchfsm.go) needs of the plan.
+func (pl switchPlan) spec(c MigrateWrites, newDenied []string) switchSpec {
+	reads := pl.rec.ReadsSwitched
+	if pl.direction == "forward" {
+		reads = "replica,rdonly"
+	}
+	return switchSpec{Ref: pl.rec.ref(), Verb: pl.verb, Direction: pl.direction, OldKS: pl.oldKS, NewKS: pl.newKS,
+		Tables: pl.rec.Tables, Active: pl.active.ref, Opposite: pl.oppRef, Timeout: c.Timeout, NewDenied: newDenied, Reads: reads}
+}
+
+// switchWrites is MIGRATE [REVERSE] WRITES: pre-checks, then the machine, driven.
+func (e *Engine) switchWrites(ctx context.Context, c MigrateWrites) (*Result, error) {
 	e.sw.mu.Lock()
 	defer e.sw.mu.Unlock()
 	started := time.Now()
-	fw, err := e.runner(c.Ref)
+	pl, err := e.planSwitch(c)
 	if err != nil {
 		return nil, err
+	}
+	checks, failed := e.switchChecks(ctx, pl, c)
+	if c.DryRun {
+		return switchDryRun(pl, c, checks, failed), nil
+	}
+	if len(failed) > 0 {
+		return nil, switchErr("%s %s refused: %s", pl.verb, c.Ref, strings.Join(failed, "; "))
+	}
+	// Deny triggers the new side carries from an earlier switch (deny.go): lifted just before
+	// the routing swap; looked up now, outside the write pause.
+	newDenied, err := e.deniedTables(ctx, pl.newKS, pl.rec.Tables)
+	if err != nil {
+		return nil, switchErr("%s %s refused: list the triggers on %s: %v", pl.verb, c.Ref, pl.newKS, err)
+	}
+	if err := e.ensureJournal(ctx, pl.rec.Keyspace); err != nil {
+		return nil, switchErr("%s %s refused: create the journal on %s: %v", pl.verb, c.Ref, pl.rec.Keyspace, err)
+	}
+	d := &switchDriver{e: e, gate: e.sw.gate, pl: pl}
+	return d.outcome(d.run(ctx, newSwitch(pl.spec(c, newDenied)), evBegin{}), started)
+}
+
+// planSwitch finds the workflows of a switch and refuses one their state does not allow.
+func (e *Engine) planSwitch(c MigrateWrites) (switchPlan, error) {
+	fw, err := e.runner(c.Ref)
+	if err != nil {
+		return switchPlan{}, err
 	}
 	fw.mu.Lock()
 	rec, fst := *fw.rec, fw.st
 	fw.mu.Unlock()
 	if fwd, ok := forwardRef(c.Ref, rec.Source); ok {
 		if _, err := e.runner(fwd); err == nil {
-			return nil, switchErr("%s is a reverse workflow: use MIGRATE REVERSE WRITES %s", c.Ref, fwd)
+			return switchPlan{}, switchErr("%s is a reverse workflow: use MIGRATE REVERSE WRITES %s", c.Ref, fwd)
 		}
 	}
-	pl := switchPlan{fw: fw, rec: rec, direction: "forward", oldKS: rec.Source, newKS: rec.Keyspace}
-	verb := "MIGRATE WRITES"
+	pl := switchPlan{fw: fw, rec: rec, direction: "forward", oldKS: rec.Source, newKS: rec.Keyspace, verb: "MIGRATE WRITES"}
 	rvRef := reverseRef(c.Ref, rec.Source)
 	rv, _ := e.runner(rvRef)
 	if fst.Phase == Completed {
-		return nil, switchErr("%s: workflow %s is completed", verb, c.Ref)
+		return pl, switchErr("%s: workflow %s is completed", pl.verb, c.Ref)
 	}
-	if c.Reverse {
-		verb = "MIGRATE REVERSE WRITES"
-		pl.direction, pl.oldKS, pl.newKS = "reverse", rec.Keyspace, rec.Source
-		if !fst.WritesSwitched {
-			return nil, switchErr("%s refused: writes of %s are not switched to %s", verb, c.Ref, rec.Keyspace)
-		}
-		if rv == nil {
-			return nil, switchErr("%s refused: the reverse workflow %s does not exist", verb, rvRef)
-		}
-		pl.active, pl.opposite = rv, fw
-	} else {
+	if !c.Reverse {
 		if fst.WritesSwitched {
-			return nil, switchErr("%s refused: writes of %s are already switched to %s", verb, c.Ref, rec.Keyspace)
+			return pl, switchErr("%s refused: writes of %s are already switched to %s", pl.verb, c.Ref, rec.Keyspace)
 		}
-		pl.active, pl.opposite = fw, rv
+		pl.active, pl.opposite, pl.oppRef = fw, rv, rvRef
+		return pl, nil
 	}
-	// 1. Pre-checks.
-	var checks [][]string
+	pl.verb, pl.direction, pl.oldKS, pl.newKS = "MIGRATE REVERSE WRITES", "reverse", rec.Keyspace, rec.Source
+	if !fst.WritesSwitched {
+		return pl, switchErr("%s refused: writes of %s are not switched to %s", pl.verb, c.Ref, rec.Keyspace)
+	}
+	if rv == nil {
+		return pl, switchErr("%s refused: the reverse workflow %s does not exist", pl.verb, rvRef)
+	}
+	pl.active, pl.opposite, pl.oppRef = rv, fw, c.Ref
+	return pl, nil
+}
+
+// switchChecks runs the pre-checks: rows of (check, name, ok|FAILED, detail), and the failures.
+func (e *Engine) switchChecks(ctx context.Context, pl switchPlan, c MigrateWrites) (checks [][]string, failed []string) {
 	check := func(name string, ok bool, detail string) {
 		res := "ok"
 		if !ok {
 			res = "FAILED"
+			failed = append(failed, name+": "+detail)
 		}
 		checks = append(checks, []string{"check", name, res, detail})
 	}
 	pl.active.mu.Lock()
 	ast, lag, alastErr := pl.active.st, pl.active.lag, pl.active.lastErr
 	pl.active.mu.Unlock()
-	streamOK := ast.Phase == Running && ast.CopyDone && ast.Retries == 0
 	detail := fmt.Sprintf("stream %s is %s", pl.active.ref, ast.Phase)
 	if ast.Retries > 0 {
 		detail += " (retrying: " + alastErr + ")"
 	}
-	check("stream running", streamOK, detail)
-	lagOK := time.Duration(lag*float64(time.Second)) <= c.MaxLag
-	check("lag <= MAX LAG", lagOK, fmt.Sprintf("lag %.1fs, max %s", lag, c.MaxLag))
+	check("stream running", ast.Phase == Running && ast.CopyDone && ast.Retries == 0, detail)
+	check("lag <= MAX LAG", time.Duration(lag*float64(time.Second)) <= c.MaxLag, fmt.Sprintf("lag %.1fs, max %s", lag, c.MaxLag))
 	rt := e.cfg.Routing.Load()
 	nks, ok := rt.Keyspace(pl.newKS)
-	binlogOK := ok
 	bdetail := "binlog ROW/FULL on " + pl.newKS + " primary (the opposite stream reads it)"
 	if ok {
 		if err := checkBinlog(ctx, nks, nks.Primary); err != nil {
-			binlogOK, bdetail = false, err.Error()
+			ok, bdetail = false, err.Error()
 		}
 	}
-	check("binlog on "+pl.newKS, binlogOK, bdetail)
-	cur, _ := writesRoutedTo(rt, rec.Tables)
+	check("binlog on "+pl.newKS, ok, bdetail)
+	cur, _ := writesRoutedTo(rt, pl.rec.Tables)
 	check("writes routed to "+pl.oldKS, cur == pl.oldKS, "routing rules send the moved tables' writes to "+cur)
-	gate := e.sw.gate
-	check("traffic gate", gate != nil, "the proxy can hold and drain statements")
-	var failed []string
-	for _, ch := range checks {
-		if ch[2] != "ok" {
-			failed = append(failed, ch[1]+": "+ch[3])
-		}
-	}
-	var held []string
-	for _, t := range rec.Tables {
-		held = append(held, pl.oldKS+"."+t)
-	}
-	oppRef := rvRef
-	if c.Reverse {
-		oppRef = c.Ref
-	}
-	if c.DryRun {
-		res := &Result{Columns: []string{"kind", "step", "result", "detail"}, Rows: checks}
-		steps := []string{
-			fmt.Sprintf("hold new statements on %s and drain transactions in flight on them (timeout %s); on timeout abort with nothing changed", strings.Join(held, ", "), c.Timeout),
-			fmt.Sprintf("write the journal; deny writes that bypass vtgate-lite on %s (triggers; they wait for transactions open there outside vtgate-lite, within the same timeout)", strings.Join(held, ", ")),
-			fmt.Sprintf("read %s primary's position P, run stream %s to P, stop it", pl.oldKS, pl.active.ref),
-			fmt.Sprintf("read %s primary's position Q; store stream %s at Q (stopped)", pl.newKS, oppRef),
-			fmt.Sprintf("lift the write denial on %s if an earlier switch left one; swap the routing rules of %s to %s (one step)", pl.newKS, strings.Join(rec.Tables, ", "), pl.newKS),
-			fmt.Sprintf("release the held statements to %s (planned again); start stream %s from Q", pl.newKS, oppRef),
-		}
-		for i, s := range steps {
-			res.Rows = append(res.Rows, []string{"step", fmt.Sprint(i + 1), "dry run", s})
-		}
-		res.Info = fmt.Sprintf("DRY RUN %s %s: nothing changed", verb, c.Ref)
-		if len(failed) > 0 {
-			res.Info += "; it would be refused: " + strings.Join(failed, "; ")
-		}
-		return res, nil
-	}
-	if len(failed) > 0 {
-		return nil, switchErr("%s %s refused: %s", verb, c.Ref, strings.Join(failed, "; "))
-	}
-	// Deny triggers the new side carries from an earlier switch (deny.go): lifted just before
-	// the routing swap; looked up now, outside the write pause.
-	newDenied, err := e.deniedTables(ctx, pl.newKS, rec.Tables)
-	if err != nil {
-		return nil, switchErr("%s %s refused: list the triggers on %s: %v", verb, c.Ref, pl.newKS, err)
-	}
-	m := theSwitchMetrics()
-	journaled, oldDenied, denyNote := false, false, ""
-	abort := func(err error) (*Result, error) {
-		if journaled {
-			e.execOn(context.WithoutCancel(ctx), rec.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(c.Ref))
-		}
-		if oldDenied {
-			// The old side keeps the writes: lift its denial (bounded: readers may hold it).
-			if uerr := e.setDenied(context.WithoutCancel(ctx), pl.oldKS, rec.Tables, false, "", 10*time.Second); uerr != nil {
-				e.cfg.Logger.Error("migration: the aborted switch could not lift the write denial on the old side: writes that bypass vtgate-lite fail there until MIGRATE WRITES or a restart retries",
-					"workflow", c.Ref.String(), "keyspace", pl.oldKS, "err", uerr)
-			}
-		}
-		m.aborted.WithLabelValues(c.Ref.String(), pl.direction).Inc()
-		return nil, err
-	}
+	check("traffic gate", e.sw.gate != nil, "the proxy can hold and drain statements")
+	return checks, failed
+}
 
-	// 2. Hold and drain.
-	holdAt := time.Now()
-	release, err := gate.HoldAndDrain(ctx, held, c.Timeout)
-	if err != nil {
-		msg := err.Error()
-		var se *sqlerr.Error
-		if errors.As(err, &se) {
-			msg = se.Message
-		}
-		return abort(sqlerr.Wrap(err, sqlerr.ERLockWaitTimeout, "HY000", "%s %s: %s", verb, c.Ref, msg))
+// switchDryRun is MIGRATE WRITES ... DRY RUN: the checks and the steps, nothing changed.
+func switchDryRun(pl switchPlan, c MigrateWrites, checks [][]string, failed []string) *Result {
+	held := strings.Join(qualify(pl.oldKS, pl.rec.Tables), ", ")
+	res := &Result{Columns: []string{"kind", "step", "result", "detail"}, Rows: checks}
+	steps := []string{
+		fmt.Sprintf("hold new statements on %s and drain transactions in flight on them (timeout %s); on timeout abort with nothing changed", held, c.Timeout),
+		fmt.Sprintf("write the journal; deny writes that bypass vtgate-lite on %s (triggers; they wait for transactions open there outside vtgate-lite, within the same timeout)", held),
+		fmt.Sprintf("read %s primary's position P, run stream %s to P, stop it", pl.oldKS, pl.active.ref),
+		fmt.Sprintf("read %s primary's position Q; store stream %s at Q (stopped)", pl.newKS, pl.oppRef),
+		fmt.Sprintf("lift the write denial on %s if an earlier switch left one; swap the routing rules of %s to %s (one step)", pl.newKS, strings.Join(pl.rec.Tables, ", "), pl.newKS),
+		fmt.Sprintf("release the held statements to %s (planned again); start stream %s from Q", pl.newKS, pl.oppRef),
 	}
-	released := false
-	defer func() {
-		if !released {
-			release()
-		}
-	}()
-	// Journal: from here a crash is finished or rolled back by recoverSwitches (it lifts the
-	// denial below when it rolls back: without the journal, the proxy's own writes, still
-	// routed to the old side, would meet it).
-	if err := e.execOn(ctx, rec.Keyspace, journalDDL,
-		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,%s,'',%d)",
-			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(pl.direction), time.Now().Unix())); err != nil {
-		return abort(switchErr("%s %s aborted, nothing changed: write journal: %v", verb, c.Ref, err))
+	for i, s := range steps {
+		res.Rows = append(res.Rows, []string{"step", fmt.Sprint(i + 1), "dry run", s})
 	}
-	journaled = true
-	if err := e.swStep("drained"); err != nil {
-		return nil, err
+	res.Info = fmt.Sprintf("DRY RUN %s %s: nothing changed", pl.verb, c.Ref)
+	if len(failed) > 0 {
+		res.Info += "; it would be refused: " + strings.Join(failed, "; ")
 	}
-	remaining := func() time.Duration { return max(time.Until(holdAt.Add(c.Timeout)), time.Second) }
-	// Deny writes that bypass vtgate-lite on the old side from now on (deny.go). Creating the
-	// triggers waits for transactions open on the tables outside vtgate-lite: they commit
-	// before P is read, so the stream carries them.
-	if err := e.setDenied(ctx, pl.oldKS, rec.Tables, true, denyReason(c.Ref, pl.newKS), remaining()); err != nil {
-		oldDenied = true // a part may be in place: abort lifts it
-		if isLockWait(err) {
-			return abort(sqlerr.Wrap(err, sqlerr.ERLockWaitTimeout, "HY000", "%s %s aborted, nothing changed: a transaction outside vtgate-lite kept a moved table on %s busy for TIMEOUT %s: %v", verb, c.Ref, pl.oldKS, c.Timeout, err))
-		}
-		if uerr := e.setDenied(context.WithoutCancel(ctx), pl.oldKS, rec.Tables, false, "", remaining()); uerr == nil {
-			oldDenied = false
-		}
-		denyNote = fmt.Sprintf("writes that bypass vtgate-lite are not denied on %s: %v", pl.oldKS, err)
-		e.cfg.Logger.Warn("migration: "+denyNote, "workflow", c.Ref.String())
-	} else {
-		oldDenied = true
-	}
-	// 3. Catch up: P read after the drain; the stream runs exactly to it, then stops. TIMEOUT
-	// bounds the drain and the catch-up together: no statement is held longer than TIMEOUT
-	// (plus the few milliseconds of the steps after it).
-	catchCtx, cancel := context.WithDeadline(ctx, holdAt.Add(c.Timeout))
-	defer cancel()
-	p, err := e.primaryPos(catchCtx, pl.oldKS)
-	if err != nil {
-		return abort(switchErr("%s %s aborted, nothing changed: read %s position: %v", verb, c.Ref, pl.oldKS, err))
-	}
-	if err := syncTo(catchCtx, pl.active, p); err != nil {
-		return abort(switchErr("%s %s aborted, nothing changed: stream %s did not reach %s within TIMEOUT %s (drain and catch-up together): %v", verb, c.Ref, pl.active.ref, p, c.Timeout, err))
-	}
-	newLifted := false
-	rollback := func(cause error) (*Result, error) {
-		// Before the routing swap: the OLD->NEW stream resumes from its stored position, and
-		// the new side is denied again if this switch had lifted it.
-		if newLifted {
-			_ = e.setDenied(context.WithoutCancel(ctx), pl.newKS, newDenied, true, denyReason(c.Ref, pl.oldKS), 10*time.Second)
-		}
-		e.resumeStream(context.WithoutCancel(ctx), pl.active)
-		return abort(switchErr("%s %s aborted, nothing changed: %v", verb, c.Ref, cause))
-	}
-	if err := pl.active.command(ctx, EvStop{}); err != nil {
-		return rollback(fmt.Errorf("stop stream %s: %w", pl.active.ref, err))
-	}
-	if err := e.swStep("stopped"); err != nil {
-		return nil, err
-	}
-	q, err := e.primaryPos(ctx, pl.newKS)
-	if err != nil {
-		return rollback(fmt.Errorf("read %s position: %w", pl.newKS, err))
-	}
-	// 4. The opposite stream, stored stopped at Q.
-	opp, err := e.prepareOpposite(ctx, pl, q)
-	if err != nil {
-		return rollback(fmt.Errorf("prepare stream %s: %w", oppRef, err))
-	}
-	if err := e.execOn(ctx, rec.Keyspace, fmt.Sprintf("UPDATE %s.traffic_switch SET new_pos=%s%s", sidecarDB, quote(q), wfWhere(c.Ref))); err != nil {
-		return rollback(err)
-	}
-	if err := e.swStep("prepared"); err != nil {
-		return nil, err
-	}
-	if len(newDenied) > 0 {
-		newLifted = true // a part may be lifted: rollback denies again
-		if err := e.setDenied(ctx, pl.newKS, newDenied, false, "", remaining()); err != nil {
-			return rollback(fmt.Errorf("lift the write denial on %s: %w", pl.newKS, err))
-		}
-		if err := e.swStep("lifted"); err != nil {
-			return nil, err
-		}
-	}
-	// 5. Swap the routing in one step: the point of no return.
-	readsOn := readsSet(rec.ReadsSwitched)
-	newReads := rec.ReadsSwitched
-	if !c.Reverse {
-		readsOn = map[string]bool{"replica": true, "rdonly": true}
-		newReads = "replica,rdonly"
-	}
-	if _, err := e.cfg.Routing.Update(func(s *router.Schema) error {
-		routeWrites(s, rec.Source, rec.Keyspace, pl.newKS, rec.Tables, readsOn)
-		return nil
-	}); err != nil {
-		return rollback(fmt.Errorf("swap routing rules: %w", err))
-	}
-	if err := e.swStep("swapped"); err != nil {
-		return nil, err
-	}
-	// 6. Release first (the writes now go to NEW), then finish the bookkeeping.
-	release()
-	released = true
-	pause := time.Since(holdAt)
-	ferr := e.finishSwitch(context.WithoutCancel(ctx), fw, opp, pl.active, !c.Reverse, newReads)
-	m.pause.WithLabelValues(c.Ref.String(), pl.direction).Observe(pause.Seconds())
-	m.duration.WithLabelValues(c.Ref.String(), pl.direction).Observe(time.Since(started).Seconds())
-	e.sw.noteLongest(c.Ref, pause)
-	info := fmt.Sprintf("workflow %s: writes switched to %s (writes paused %s); stream %s started", c.Ref, pl.newKS, pause.Round(time.Millisecond), opp.ref)
-	if ferr != nil {
-		info += fmt.Sprintf("; bookkeeping is retried in the background: %v", ferr)
-		go e.retryRecover(fw)
-	}
-	note := errString(ferr)
-	if denyNote != "" {
-		info += "; " + denyNote
-		note = strings.TrimPrefix(note+"; "+denyNote, "; ")
-	}
-	return &Result{Info: info, Columns: []string{"workflow", "writes_to", "write_pause_ms", "stream_started", "note"},
-		Rows: [][]string{{c.Ref.String(), pl.newKS, fmt.Sprint(pause.Milliseconds()), opp.ref.String(), note}}}, nil
+	return res
 }
 
 var longestMu sync.Mutex
@@ -676,50 +540,6 @@ func (e *Engine) prepareOpposite(ctx context.Context, pl switchPlan, q string) (
 	return r, nil
 }
 
-// finishSwitch records writes_switched on the forward workflow, starts the opposite stream and
-// deletes the journal row, in that order: the stream's first load reads the new flags, and a
-// crash before the journal row is gone is finished again by recoverSwitches.
-func (e *Engine) finishSwitch(ctx context.Context, fw, opp, stopped *runner, forward bool, reads string) error {
-	var errs []error
-	fw.mu.Lock()
-	source, tables := fw.rec.Source, fw.rec.Tables
-	fw.mu.Unlock()
-	// The new side takes the writes: no denial left there (the live switch lifted it before
-	// releasing the held statements; a restart that finishes a switch may not have).
-	newKS := fw.ref.Keyspace
-	if !forward {
-		newKS = source
-	}
-	if err := e.setDenied(ctx, newKS, tables, false, "", 30*time.Second); err != nil {
-		return fmt.Errorf("lift the write denial on %s: %w", newKS, err) // the journal stays: retried
-	}
-	msg := "writes switched to " + fw.ref.Keyspace + "; stream " + opp.ref.String() + " keeps " + source + " current"
-	if !forward {
-		msg = "writes switched back to " + source + "; stream " + opp.ref.String() + " keeps " + fw.ref.Keyspace + " current"
-	}
-	if err := e.execOn(ctx, fw.ref.Keyspace,
-		fmt.Sprintf("UPDATE %s.workflow SET writes_switched=%s, reads_switched=%s%s", sidecarDB, boolSQL(forward), quote(reads), wfWhere(fw.ref))); err != nil {
-		return fmt.Errorf("record the switch: %w", err) // the journal stays: the next start finishes
-	}
-	if err := e.execOn(ctx, stopped.ref.Keyspace, "UPDATE "+sidecarDB+".workflow SET message="+quote(msg)+wfWhere(stopped.ref)); err != nil {
-		errs = append(errs, err)
-	}
-	fw.mu.Lock()
-	fw.rec.WritesSwitched, fw.st.WritesSwitched = forward, forward
-	fw.rec.ReadsSwitched, fw.st.ReadsSwitched = reads, reads != ""
-	fw.mu.Unlock()
-	stopped.mu.Lock()
-	stopped.st.Message = msg
-	stopped.mu.Unlock()
-	if err := e.resumeStream(ctx, opp); err != nil {
-		return errors.Join(append(errs, fmt.Errorf("start %s: %w", opp.ref, err))...)
-	}
-	if err := e.execOn(ctx, fw.ref.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(fw.ref)); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
 // recoverSwitches finishes or rolls back write switches a crash interrupted. Called once
 // every sidecar was read.
 func (e *Engine) recoverSwitches(ctx context.Context) {
@@ -756,88 +576,67 @@ func (e *Engine) retryRecover(fw *runner) {
 	}
 }
 
+// recoverSwitch runs the machine from fw's journal row: a switch whose routing was swapped is
+// finished, any other rolled back (switchfsm.go); an interrupted MIGRATE COMPLETE is finished.
 func (e *Engine) recoverSwitch(ctx context.Context, fw *runner) error {
 	e.sw.mu.Lock()
 	defer e.sw.mu.Unlock()
-	tks, ok := e.cfg.Routing.Load().Keyspace(fw.ref.Keyspace)
-	if !ok {
+	if _, ok := e.cfg.Routing.Load().Keyspace(fw.ref.Keyspace); !ok {
 		return nil
 	}
-	c, err := dial(ctx, tks, tks.Primary, true)
-	if err != nil {
+	j, ok, err := e.readJournal(ctx, fw.ref.Keyspace, fw.ref)
+	if err != nil || !ok {
 		return err
 	}
-	res, err := c.exec("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='" + sidecarDB + "' AND TABLE_NAME='traffic_switch'")
-	if err != nil {
-		c.close()
-		return err
+	if j.direction == "complete" {
+		e.cfg.Logger.Info("migration: finishing an interrupted MIGRATE COMPLETE", "workflow", fw.ref.String(), "source tables", j.newPos)
+		return e.runComplete(ctx, fw, j.newPos, evRecover{})
 	}
-	if n, _ := res.GetInt(0, 0); n == 0 {
-		c.close()
-		return nil
+	pl, s := e.recoveredSwitch(fw, j)
+	routed, _ := writesRoutedTo(e.cfg.Routing.Load(), pl.rec.Tables)
+	ev := evRecover{Journaled: journalPhase(j.phase, j.newPos), RoutedToNew: routed == pl.newKS,
+		HasActive: pl.active != nil, HasOpposite: pl.opposite != nil}
+	d := &switchDriver{e: e, pl: pl}
+	if s = d.run(ctx, s, ev); s.mode == swFailed {
+		return s.err
 	}
-	res, err = c.exec("SELECT direction, new_pos FROM " + sidecarDB + ".traffic_switch" + wfWhere(fw.ref))
-	c.close()
-	if err != nil {
-		return err
-	}
-	if res.RowNumber() == 0 {
-		return nil
-	}
-	dir, _ := res.GetString(0, 0)
-	newPos, _ := res.GetString(0, 1)
-	if dir == "complete" {
-		e.cfg.Logger.Info("migration: finishing an interrupted MIGRATE COMPLETE", "workflow", fw.ref.String(), "source tables", newPos)
-		return e.finishComplete(ctx, fw, newPos)
-	}
+	return nil
+}
+
+// recoveredSwitch rebuilds a switch's plan and state from its journal row.
+func (e *Engine) recoveredSwitch(fw *runner, j journalRow) (switchPlan, switchState) {
 	fw.mu.Lock()
 	rec := *fw.rec
 	fw.mu.Unlock()
-	rv, _ := e.runner(reverseRef(fw.ref, rec.Source))
-	oldKS, newKS, active, opp := rec.Source, rec.Keyspace, fw, rv
-	if dir == "reverse" {
-		oldKS, newKS, active, opp = rec.Keyspace, rec.Source, rv, fw
+	rvRef := reverseRef(fw.ref, rec.Source)
+	rv, _ := e.runner(rvRef)
+	pl := switchPlan{fw: fw, rec: rec, direction: j.direction, oldKS: rec.Source, newKS: rec.Keyspace, active: fw, opposite: rv, oppRef: rvRef}
+	if j.direction == "reverse" {
+		pl.oldKS, pl.newKS, pl.active, pl.opposite, pl.oppRef = rec.Keyspace, rec.Source, rv, fw, fw.ref
 	}
-	routed, _ := writesRoutedTo(e.cfg.Routing.Load(), rec.Tables)
-	if routed == newKS && newPos != "" && opp != nil {
-		// The routing was swapped: finish.
-		e.cfg.Logger.Info("migration: finishing an interrupted write switch", "workflow", fw.ref.String(), "to", newKS)
-		reads := rec.ReadsSwitched
-		if dir == "forward" {
-			reads = "replica,rdonly"
-		}
-		return e.finishSwitch(ctx, fw, opp, active, dir == "forward", reads)
+	newDenied := splitList(j.newDenied)
+	if j.phase == "" && j.direction == "reverse" {
+		newDenied = rec.Tables // a row from before the column: the source was denied since the forward switch
 	}
-	// Not swapped: roll back. Make sure the routing points at OLD (it does unless the rules were
-	// edited by hand), restart the OLD -> NEW stream from its stored position.
-	e.cfg.Logger.Info("migration: rolling back an interrupted write switch", "workflow", fw.ref.String(), "writes stay on", oldKS)
-	// Writes stay on OLD: lift the denial the switch put there; a reverse switch's NEW side
-	// (the source) was denied since the forward switch and stays so.
-	if err := e.setDenied(ctx, oldKS, rec.Tables, false, "", 30*time.Second); err != nil {
-		return fmt.Errorf("lift the write denial on %s: %w", oldKS, err)
+	reads := rec.ReadsSwitched
+	if j.direction == "forward" {
+		reads = "replica,rdonly"
 	}
-	if dir == "reverse" {
-		if err := e.setDenied(ctx, newKS, rec.Tables, true, denyReason(fw.ref, oldKS), 30*time.Second); err != nil {
-			return fmt.Errorf("deny writes on %s again: %w", newKS, err)
-		}
+	activeRef := fw.ref
+	if j.direction == "reverse" {
+		activeRef = rvRef
 	}
-	if active != nil {
-		if err := e.resumeStream(ctx, active); err != nil {
-			return err
-		}
-	}
-	if opp != nil && dir == "forward" && !rec.WritesSwitched {
-		// A reverse stream prepared for this switch stays stopped.
-		_ = opp
-	}
-	return e.execOn(ctx, rec.Keyspace, "DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(fw.ref))
+	s := newSwitch(switchSpec{Ref: fw.ref, Direction: j.direction, OldKS: pl.oldKS, NewKS: pl.newKS, Tables: rec.Tables,
+		Active: activeRef, Opposite: pl.oppRef, NewDenied: newDenied, Reads: reads})
+	s.q = j.newPos
+	return pl, s
 }
 
 // migrateComplete ends a workflow whose writes are switched: removes the routing rules and
 // the source's VSchema entries, stops and removes the reverse stream, and drops (or renames,
-// or keeps) the source tables. A journal row (direction "complete", new_pos the action) is
-// written first, so a crash at any step is finished at the next start (recoverSwitch); every
-// step is idempotent.
+// or keeps) the source tables: completeStep's machine (switchfsm.go). A journal row (direction
+// "complete", new_pos the action) is written first, so a crash at any step is finished at the
+// next start (recoverSwitch); every step is idempotent.
 func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Result, error) {
 	e.sw.mu.Lock()
 	defer e.sw.mu.Unlock()
@@ -874,16 +673,8 @@ func (e *Engine) migrateComplete(ctx context.Context, c MigrateComplete) (*Resul
 		res.Info = "DRY RUN MIGRATE COMPLETE " + c.Ref.String() + ": nothing changed"
 		return res, nil
 	}
-	if err := e.execOn(ctx, rec.Keyspace, journalDDL,
-		fmt.Sprintf("REPLACE INTO %s.traffic_switch (keyspace, name, direction, new_pos, started_at) VALUES (%s,%s,'complete',%s,%d)",
-			sidecarDB, quote(c.Ref.Keyspace), quote(c.Ref.Workflow), quote(action), time.Now().Unix())); err != nil {
-		return nil, switchErr("MIGRATE COMPLETE %s: nothing changed: write journal: %v", c.Ref, err)
-	}
-	if err := e.swStep("complete:journaled"); err != nil {
+	if err := e.runComplete(ctx, fw, action, evBegin{}); err != nil {
 		return nil, err
-	}
-	if err := e.finishComplete(ctx, fw, action); err != nil {
-		return nil, switchErr("MIGRATE COMPLETE %s: %v (the journal stays: run MIGRATE COMPLETE again, or restart vtgate-lite, to finish it)", c.Ref, err)
 	}
 	return &Result{Info: fmt.Sprintf("workflow %s completed: %s", c.Ref, strings.Join(steps, "; "))}, nil
 }
@@ -903,88 +694,6 @@ func completeSteps(ref WorkflowRef, rec wfRecord, srcDB, action string) []string
 		what + " the source tables " + strings.Join(qualify(srcDB, rec.Tables), ", "),
 		"mark " + ref.String() + " Completed",
 	}
-}
-
-// finishComplete runs MIGRATE COMPLETE's steps after its journal row is written; each step can
-// run again after a crash. Caller holds e.sw.mu.
-//
-// The routing goes first, in one atomic update: the tables leave the source's VSchema and the
-// rules in the same swap, so no statement is ever routed back to the source tables. Only then is
-// the reverse stream (which keeps the source current) removed, and the source tables dropped.
-func (e *Engine) finishComplete(ctx context.Context, fw *runner, action string) error {
-	fw.mu.Lock()
-	rec := *fw.rec
-	fw.mu.Unlock()
-	ref := fw.ref
-	sks, ok := e.cfg.Routing.Load().Keyspace(rec.Source)
-	if !ok {
-		return fmt.Errorf("keyspace %s is not configured", rec.Source)
-	}
-	if _, err := e.cfg.Routing.Update(func(s *router.Schema) error {
-		removeRules(s, rec.Source, rec.Keyspace, rec.Tables)
-		for _, t := range rec.Tables {
-			s.DropTable(rec.Source, t)
-			s.AddTable(rec.Keyspace, t)
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("update the routing: %w", err)
-	}
-	if err := e.swStep("complete:routed"); err != nil {
-		return err
-	}
-	rvRef := reverseRef(ref, rec.Source)
-	if rv, err := e.runner(rvRef); err == nil {
-		// ActCancel with KeepData removes the reverse stream's sidecar rows and the routing
-		// rules of the tables (already gone), and never touches data.
-		if err := rv.command(ctx, EvCancel{KeepData: true}); err != nil {
-			return fmt.Errorf("stop reverse stream %s: %w", rvRef, err)
-		}
-	}
-	if err := e.swStep("complete:reverse-removed"); err != nil {
-		return err
-	}
-	if action != completeDrop {
-		// Kept or renamed, the source tables leave the workflow: no denial left on them.
-		if err := e.setDenied(ctx, rec.Source, rec.Tables, false, "", 30*time.Second); err != nil {
-			return fmt.Errorf("lift the write denial on %s: %w", rec.Source, err)
-		}
-	}
-	if action != completeKeep {
-		present, err := e.tablesPresent(ctx, rec.Source, rec.Tables)
-		if err != nil {
-			return fmt.Errorf("list the source tables: %w", err)
-		}
-		var stmts []string
-		for _, t := range rec.Tables {
-			if !present[t] {
-				continue // dropped or renamed before a crash
-			}
-			if action == completeRename {
-				stmts = append(stmts, "RENAME TABLE "+ident(sks.Database)+"."+ident(t)+" TO "+ident(sks.Database)+"."+ident("_vt_old_"+t))
-			} else {
-				stmts = append(stmts, "DROP TABLE IF EXISTS "+ident(sks.Database)+"."+ident(t))
-			}
-		}
-		if err := e.execOn(ctx, rec.Source, stmts...); err != nil {
-			return fmt.Errorf("%s the source tables: %w", action, err)
-		}
-	}
-	if err := e.swStep("complete:tables-done"); err != nil {
-		return err
-	}
-	msg := map[string]string{completeDrop: "completed: drop source tables", completeKeep: "completed: keep source tables",
-		completeRename: "completed: rename to _vt_old_<name> source tables"}[action]
-	if err := e.execOn(ctx, rec.Keyspace, "BEGIN", updatePhaseSQL(ref, Completed, msg, true),
-		"DELETE FROM "+sidecarDB+".traffic_switch"+wfWhere(ref), "COMMIT"); err != nil {
-		return fmt.Errorf("mark %s Completed: %w", ref, err)
-	}
-	fw.mu.Lock()
-	fw.st.Phase, fw.st.Message = Completed, msg
-	fw.rec.Phase = Completed
-	fw.mu.Unlock()
-	e.metrics.state(ref, Completed)
-	return nil
 }
 
 // tablesPresent reports which of tables exist in keyspace ksName's database on its primary.

@@ -154,14 +154,25 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 	batchRows := r.e.cfg.CopyBatchRows
 	reads := make(chan copyBatch, 1) // one batch in flight while the previous one is written
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	readerDone := make(chan struct{})
+	// The reader uses snap: it must have stopped before the caller closes or reuses it.
+	defer func() { cancel(); <-readerDone }()
+	send := func(b copyBatch) bool {
+		select {
+		case reads <- b:
+			return true
+		case <-rctx.Done():
+			return false
+		}
+	}
 	go func() {
+		defer close(readerDone)
 		defer close(reads)
 		lastpk := cs.LastPK
 		start, copied := time.Now(), int64(0)
 		for {
 			if err := lagCheck(); err != nil {
-				reads <- copyBatch{err: err}
+				send(copyBatch{err: err})
 				return
 			}
 			if cap := r.e.cfg.CopyRowsPerSecond; cap > 0 {
@@ -181,7 +192,7 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 			q += fmt.Sprintf(" ORDER BY %s LIMIT %d", ti.keyList(), batchRows)
 			res, err := snap.exec(q)
 			if err != nil {
-				reads <- copyBatch{err: err}
+				send(copyBatch{err: err})
 				return
 			}
 			b := copyBatch{rows: make([][]string, 0, res.RowNumber())}
@@ -203,9 +214,7 @@ func (r *runner) copyTable(ctx context.Context, snap, tconn *conn, srcDB, tgtDB 
 				lastpk = b.lastpk
 			}
 			copied += int64(len(b.rows))
-			select {
-			case reads <- b:
-			case <-rctx.Done():
+			if !send(b) {
 				return
 			}
 			if b.done || time.Now().After(deadline) {

@@ -75,7 +75,7 @@ func Digest(sql string) (digest string, ok bool) {
 // DigestReusable reports whether p may serve every statement with the same digest: a Route
 // that sends the client's own text (its literals included) and depends on nothing else.
 func DigestReusable(p *Plan) bool {
-	return p.Kind == Route && p.Query == "" && !p.LocalInfile
+	return p.Kind == Route && p.Query == "" && !p.LocalInfile && !p.literalVerdict
 }
 
 // wordByte reports a byte of an unquoted word: a keyword, an identifier (MySQL allows '$' and

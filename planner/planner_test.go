@@ -21,6 +21,8 @@ type golden struct {
 	Tablet   string          `json:"session_tablet_type,omitempty"`
 	Plan     json.RawMessage `json:"plan,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	// Refusal is the error a user without admin gets (privilege_cases.json), as app@127.0.0.1.
+	Refusal string `json:"refusal,omitempty"`
 }
 
 func goldenTable(t *testing.T) *router.Table {
@@ -64,13 +66,19 @@ func TestGoldenPlans(t *testing.T) {
 				sess.TabletType, _ = router.ParseTabletType(c.Tablet)
 			}
 			var got json.RawMessage
-			var gotErr string
+			var gotErr, refusal string
+			var p *Plan
 			stmt, err := parser.Parse(c.Query)
 			if err == nil {
-				var p *Plan
 				p, err = Build(stmt, c.Query, sess, rt)
-				if err == nil {
-					got, _ = json.MarshalIndent(p, "      ", "  ")
+			} else if up, ok := BuildUnparsed(c.Query, sess, rt); ok {
+				p, err = up, nil
+			}
+			if err == nil {
+				got, _ = json.MarshalIndent(p, "      ", "  ")
+				if p.Deny != nil {
+					e := p.Deny.Error("app", "127.0.0.1", true)
+					refusal = "ERROR " + itoa(int(e.Code)) + " (" + e.State + "): " + e.Message
 				}
 			}
 			if err != nil {
@@ -83,8 +91,11 @@ func TestGoldenPlans(t *testing.T) {
 				}
 			}
 			if *update {
-				c.Plan, c.Error = got, gotErr
+				c.Plan, c.Error, c.Refusal = got, gotErr, refusal
 				continue
+			}
+			if refusal != c.Refusal {
+				t.Errorf("%s: %q: refusal %q, want %q", f, c.Query, refusal, c.Refusal)
 			}
 			if gotErr != c.Error {
 				t.Errorf("%s: %q: error %q, want %q", f, c.Query, gotErr, c.Error)

@@ -467,6 +467,9 @@ func (p *Proxy) plan(sql string, sess planner.Session, rt *router.Table) (*cache
 	p.cacheMiss.Inc()
 	stmt, err := p.parser.Parse(sql)
 	if err != nil {
+		if e := p.unparsedPlan(sql, sess, rt); e != nil {
+			return e, nil // SHUTDOWN, GRANT...: refused for non-admins, not a syntax error
+		}
 		if errors.Is(err, sqlparser.ErrEmpty) {
 			return nil, sqlerr.New(1065, "42000", "Query was empty")
 		}

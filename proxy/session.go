@@ -213,6 +213,9 @@ func (s *session) use(db string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.check(pl); err != nil {
+		return err
+	}
 	if pl.Keyspace != "" && !allowed(s.c.User, pl.Keyspace) {
 		return sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
 	}
@@ -259,6 +262,9 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 	rt := s.p.cfg.Routing.Load()
 	e, err := s.p.plan(sql, planner.Session{Keyspace: s.keyspace, TabletType: s.tabletType}, rt)
 	if err != nil {
+		return true, s.writeErr(err)
+	}
+	if err := s.check(e.plan); err != nil {
 		return true, s.writeErr(err)
 	}
 	pl := e.plan

@@ -74,12 +74,17 @@ const SidecarSchema = "_vt_lite"
 var writerMark = strings.TrimPrefix(backendaddr.WriterMark, "@")
 
 // binlogVars are session variables that change what reaches the binlog (replicas and
-// migration streams read it) or the GTIDs of the session's events: MariaDB requires SUPER,
-// BINLOG ADMIN or BINLOG REPLAY to set them at any scope.
-var binlogVars = map[string]bool{"sql_log_bin": true, "binlog_format": true, "binlog_row_image": true,
-	"binlog_row_metadata": true, "binlog_annotate_row_events": true, "binlog_direct_non_transactional_updates": true,
-	"gtid_domain_id": true, "gtid_seq_no": true, "gtid_next": true, "server_id": true, "pseudo_thread_id": true,
-	"sql_log_off": true}
+// migration streams read it), the GTIDs of the session's events, or the query log, with the
+// privilege MariaDB requires to set them at any scope.
+var binlogVars = map[string]string{"sql_log_bin": binlogAdmin, "binlog_format": binlogAdmin,
+	"binlog_row_image": binlogAdmin, "binlog_row_metadata": binlogAdmin, "binlog_annotate_row_events": binlogAdmin,
+	"binlog_direct_non_transactional_updates": binlogAdmin, "gtid_domain_id": binlogReplay, "gtid_seq_no": binlogReplay,
+	"gtid_next": binlogReplay, "server_id": binlogReplay, "pseudo_thread_id": binlogReplay, "sql_log_off": "SUPER"}
+
+const (
+	binlogAdmin  = "SUPER, BINLOG ADMIN"
+	binlogReplay = "SUPER, BINLOG REPLAY"
+)
 
 // Denial is why a user without admin may not run a statement, and the MySQL error it gets.
 type Denial struct {
@@ -347,8 +352,8 @@ func setDenial(v *sqlparser.Variable) *Denial {
 			name = rest
 		}
 	}
-	if binlogVars[name] {
-		return needPrivilege(ReasonBinlogVariable, "SUPER, BINLOG ADMIN", "SET "+name)
+	if priv, ok := binlogVars[name]; ok {
+		return needPrivilege(ReasonBinlogVariable, priv, "SET "+name)
 	}
 	return nil
 }
@@ -665,8 +670,8 @@ func classifySet(toks []token) *Denial {
 					return classifyTokens(toks[i+1:]) // SET STATEMENT ... FOR <statement>
 				}
 			default:
-				if binlogVars[t.text] && (punct(toks, i+1, "=") || punct(toks, i+1, ":")) {
-					return needPrivilege(ReasonBinlogVariable, "SUPER, BINLOG ADMIN", "SET "+t.text)
+				if priv, ok := binlogVars[t.text]; ok && (punct(toks, i+1, "=") || punct(toks, i+1, ":")) {
+					return needPrivilege(ReasonBinlogVariable, priv, "SET "+t.text)
 				}
 			}
 		case tSysVar:
@@ -696,6 +701,13 @@ func scanTokens(toks []token) *Denial {
 			case punct(toks, i+1, "."):
 				if r, ok := schemaReason(t.text); ok {
 					return needTable(r, "SELECT", t.text, word(toks, i+2))
+				}
+			}
+		case tString:
+			// "mysql".x: a name under sql_mode ANSI_QUOTES.
+			if t.text[0] == '"' && punct(toks, i+1, ".") {
+				if r, ok := schemaReason(t.text[1 : len(t.text)-1]); ok {
+					return needTable(r, "SELECT", t.text[1:len(t.text)-1], word(toks, i+2))
 				}
 			}
 		case tUserVar:

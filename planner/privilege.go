@@ -559,6 +559,14 @@ func word(toks []token, i int) string {
 	return ""
 }
 
+// name is the identifier at toks[i]: a word, or a double-quoted name (sql_mode ANSI_QUOTES).
+func name(toks []token, i int) string {
+	if i < len(toks) && toks[i].kind == tString && toks[i].text[0] == '"' {
+		return toks[i].text[1 : len(toks[i].text)-1]
+	}
+	return word(toks, i)
+}
+
 func punct(toks []token, i int, p string) bool {
 	return i < len(toks) && toks[i].kind == tPunct && toks[i].text == p
 }
@@ -700,14 +708,14 @@ func scanTokens(toks []token) *Denial {
 				return needFile("SELECT ... INTO OUTFILE/DUMPFILE")
 			case punct(toks, i+1, "."):
 				if r, ok := schemaReason(t.text); ok {
-					return needTable(r, "SELECT", t.text, word(toks, i+2))
+					return needTable(r, "SELECT", t.text, name(toks, i+2))
 				}
 			}
 		case tString:
 			// "mysql".x: a name under sql_mode ANSI_QUOTES.
 			if t.text[0] == '"' && punct(toks, i+1, ".") {
-				if r, ok := schemaReason(t.text[1 : len(t.text)-1]); ok {
-					return needTable(r, "SELECT", t.text[1:len(t.text)-1], word(toks, i+2))
+				if r, ok := schemaReason(name(toks, i)); ok {
+					return needTable(r, "SELECT", name(toks, i), name(toks, i+2))
 				}
 			}
 		case tUserVar:

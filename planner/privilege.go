@@ -204,17 +204,29 @@ func checkText(text string, reason Reason, what string) *Denial {
 // checkStatement checks one statement: its leading keywords, its tokens when the parser
 // gave no AST to walk (stmt nil or opaque), and its AST.
 func checkStatement(stmt sqlparser.Statement, sql string) *Denial {
-	toks := lexSQL(sql)
-	if d := classifyTokens(toks); d != nil {
-		return d
-	}
+	opaque := false
 	switch stmt.(type) {
 	case nil, *sqlparser.OtherAdmin, *sqlparser.Load, *sqlparser.CommentOnly:
 		// DO, REPAIR, OPTIMIZE and LOAD DATA parse to nodes without the statement's parts.
+		opaque = true
+	}
+	// The leading keywords are enough, but for SET and statements without an AST (a long
+	// INSERT is not tokenized twice).
+	toks := lexSQL(sql, leadingTokens)
+	if opaque || word(toks, 0) == "set" {
+		toks = lexSQL(sql, 0)
+	}
+	if d := classifyTokens(toks); d != nil {
+		return d
+	}
+	if opaque {
 		return scanTokens(toks)
 	}
 	return walkPrivilege(stmt)
 }
+
+// leadingTokens is how many tokens classifyTokens needs, but for SET.
+const leadingTokens = 8
 
 // walkPrivilege visits every node of stmt.
 func walkPrivilege(stmt sqlparser.Statement) *Denial {
@@ -402,11 +414,12 @@ type token struct {
 
 // lexSQL splits sql into tokens as the server would read them: comments are skipped, but
 // the content of /*! */, /*!NNNNN */, /*M! */ and /*M!NNNNNN */ comments is code (MariaDB
-// runs it) and read like the rest. An unterminated quote or comment ends the tokens.
-func lexSQL(sql string) []token {
+// runs it) and read like the rest. An unterminated quote or comment ends the tokens; so does
+// the max-th token (0: no limit).
+func lexSQL(sql string, max int) []token {
 	var toks []token
 	exec := 0 // depth of executable comments open
-	for i := 0; i < len(sql); {
+	for i := 0; i < len(sql) && (max <= 0 || len(toks) < max); {
 		c := sql[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':

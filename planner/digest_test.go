@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 
 	"vitess.io/vitess/go/vt/sqlparser"
@@ -19,7 +20,9 @@ func TestDigest(t *testing.T) {
 		ok        bool
 	}{
 		{"SELECT c FROM sbtest1 WHERE id=5561", "SELECT c FROM sbtest1 WHERE id=?", true},
-		{"select * from t where a = 'x''y' and b = 'it\\'s' and c = 1.5", "select * from t where a = ? and b = ? and c = ?.?", true},
+		{"select * from t where a = 'x''y' and b = 'its' and c = 1.5", "select * from t where a = ? and b = ? and c = ?.?", true},
+		{"select * from t where b = 'it\\'s'", "", false},                // a backslash: NO_BACKSLASH_ESCAPES reads it otherwise
+		{"select 'a\\'; set global max_connections = 1 -- '", "", false}, // ... as two statements
 		{"INSERT INTO t1 (k, c) VALUES (12, 'abc'), (-3, x'0F')", "INSERT INTO t1 (k, c) VALUES (?, ?), (-?, x?)", true},
 		{"select `1`, \"a'b\", t2.c3 from `db 1`.t2 order by 2 limit 10", "select `1`, \"a'b\", t2.c3 from `db 1`.t2 order by ? limit ?", true},
 		{"select 1e5, 0x1F, 2 from dual", "select 1e5, 0x1F, ? from dual", true},
@@ -97,6 +100,9 @@ func TestDigestPlansAgree(t *testing.T) {
 				}
 				return "977"
 			})
+			if strings.Contains(c.Query, "\\") {
+				continue // literalRE does not read escapes (and Digest refuses any backslash)
+			}
 			d1, ok1 := Digest(c.Query)
 			d2, ok2 := Digest(other)
 			if ok1 != ok2 || d1 != d2 {

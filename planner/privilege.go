@@ -160,24 +160,42 @@ func privilege(stmt sqlparser.Statement, sql string) *Denial {
 		return d
 	}
 	if opened, ok := openExecutableComments(sql); ok {
-		return checkText(opened, ReasonUncheckedCode, "executable comment vtgate-lite cannot check")
+		if d := checkText(opened, ReasonUncheckedCode, "executable comment vtgate-lite cannot check"); d != nil {
+			return d
+		}
+	}
+	return checkWithoutBackslashEscapes(sql)
+}
+
+// checkWithoutBackslashEscapes checks sql as a server in sql_mode NO_BACKSLASH_ESCAPES reads
+// it: a backslash in a quoted string is an ordinary character there, so where the parser read
+// a string ('a\'; SET GLOBAL ... -- ') the server may read code, and more statements
+// (backend connections run multi-statements). A session may set that mode, and plans are
+// cached by text: the verdict covers both readings. Each statement of that reading is checked
+// by its leading keywords and its tokens.
+func checkWithoutBackslashEscapes(sql string) *Denial {
+	if !strings.Contains(sql, "\\") {
+		return nil
+	}
+	toks := lexSQLEscapes(sql, 0, false)
+	start := 0
+	for i := 0; i <= len(toks); i++ {
+		if i == len(toks) || punct(toks, i, ";") {
+			if d := classifyTokens(toks[start:i]); d != nil {
+				return d
+			}
+			if d := scanTokens(toks[start:i]); d != nil {
+				return d
+			}
+			start = i + 1
+		}
 	}
 	return nil
 }
 
 // UnparsedDenial is the verdict for a statement the parser rejects: nil when it is none of
 // the refused classes (the client gets the syntax error).
-func UnparsedDenial(sql string) *Denial {
-	if d := checkStatement(nil, sql); d != nil {
-		return d
-	}
-	if opened, ok := openExecutableComments(sql); ok {
-		if d := checkText(opened, ReasonUncheckedCode, "executable comment vtgate-lite cannot check"); d != nil {
-			return d
-		}
-	}
-	return nil
-}
+func UnparsedDenial(sql string) *Denial { return privilege(nil, sql) }
 
 // checkText checks every statement of text (executable comments already opened, or a
 // PREPARE's text); code it cannot parse is refused with reason.
@@ -416,7 +434,10 @@ type token struct {
 // the content of /*! */, /*!NNNNN */, /*M! */ and /*M!NNNNNN */ comments is code (MariaDB
 // runs it) and read like the rest. An unterminated quote or comment ends the tokens; so does
 // the max-th token (0: no limit).
-func lexSQL(sql string, max int) []token {
+func lexSQL(sql string, max int) []token { return lexSQLEscapes(sql, max, true) }
+
+// lexSQLEscapes is lexSQL with backslash escapes in strings on or off (NO_BACKSLASH_ESCAPES).
+func lexSQLEscapes(sql string, max int, backslash bool) []token {
 	var toks []token
 	exec := 0 // depth of executable comments open
 	for i := 0; i < len(sql) && (max <= 0 || len(toks) < max); {
@@ -446,6 +467,9 @@ func lexSQL(sql string, max int) []token {
 			i += 2
 		case c == '\'' || c == '"':
 			end, ok := skipQuoted(sql, i, c)
+			if !backslash {
+				end, ok = skipQuotedPlain(sql, i, c)
+			}
 			if !ok {
 				return toks
 			}
@@ -777,4 +801,18 @@ func BuildUnparsed(sql string, sess Session, rt *router.Table) (p *Plan, ok bool
 		return &Plan{Kind: Failed, Stmt: "other", Deny: d, Err: err}, true
 	}
 	return &Plan{Kind: Route, Stmt: "other", Keyspace: ks, TabletType: sess.TabletType, TabletName: sess.TabletType.String(), Deny: d}, true
+}
+
+// skipQuotedPlain is skipQuoted without backslash escapes (NO_BACKSLASH_ESCAPES).
+func skipQuotedPlain(sql string, i int, q byte) (int, bool) {
+	for j := i + 1; j < len(sql); j++ {
+		if sql[j] == q {
+			if j+1 < len(sql) && sql[j+1] == q {
+				j++
+				continue
+			}
+			return j + 1, true
+		}
+	}
+	return 0, false
 }

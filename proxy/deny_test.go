@@ -52,6 +52,12 @@ func TestServerWideStatementsAreForAdmins(t *testing.T) {
 	app.SetMaxOpenConns(1) // one client session: a refused SET sql_log_bin would stick to it
 	replicaApp := e.open(t, "app", "commerce@replica")
 	replicaApp.SetMaxOpenConns(1)
+	// In NO_BACKSLASH_ESCAPES the server reads 'a\' as a string and runs what follows it.
+	noEscapes := e.open(t, "app", "commerce")
+	noEscapes.SetMaxOpenConns(1)
+	if _, err := noEscapes.Exec("set sql_mode = 'NO_BACKSLASH_ESCAPES'"); err != nil {
+		t.Fatal(err)
+	}
 
 	type denied struct {
 		sql    string
@@ -104,6 +110,8 @@ func TestServerWideStatementsAreForAdmins(t *testing.T) {
 		{sql: "select @_vt_lite_apply", code: 1227, reason: "writer_mark"},
 		{sql: "PREPARE s FROM @q", code: 1227, reason: "dynamic_sql"},
 		{sql: "PREPARE s FROM 'SELECT LOAD_FILE(\"/etc/hostname\")'", code: 1045, reason: "file"},
+		{sql: `select 'a\'; set @@global.max_connections = 777 -- '`, code: 1227, reason: "global_variable", db: noEscapes},
+		{sql: `select 'a\', load_file('/etc/hostname'), '' from product`, code: 1045, reason: "file", db: noEscapes},
 	}
 	counter := func(reason string) float64 { return testutil.ToFloat64(e.proxy.metrics.denied.WithLabelValues(reason)) }
 	for _, c := range cases {

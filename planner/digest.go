@@ -85,7 +85,7 @@ func DigestMode(sql string, mode Mode) (digest string, ok bool) {
 // DigestReusable reports whether p may serve every statement with the same digest: a Route
 // that sends the client's own text (its literals included) and depends on nothing else.
 func DigestReusable(p *Plan) bool {
-	return p.Kind == Route && p.Query == "" && !p.LocalInfile && !p.Unparsed
+	return p.Kind == Route && p.Query == "" && !p.LocalInfile && !p.Unparsed && !p.literalVerdict
 }
 
 // wordByte reports a byte of an unquoted word: a keyword, an identifier (MySQL allows '$' and

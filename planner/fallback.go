@@ -17,11 +17,16 @@ import (
 // planUnparsed. An empty statement returns sqlparser.ErrEmpty.
 func PlanSQL(p *sqlparser.Parser, sql string, sess Session, rt *router.Table) (*Plan, error) {
 	var perr error
+	// checked is the text the privilege check reads: the statement as the server reads it
+	// (the parser's text: version comments resolved, quotes as the mode says), or, when it
+	// cannot be known, the client's text with every version comment taken as code.
+	checked := sql
 	if text, ok := Normalize(sql, sess.Mode); ok {
+		checked = text
 		stmt, err := p.Parse(text)
 		if err == nil {
-			pl, err := Build(stmt, sql, sess, rt)
-			if err != nil {
+			pl, err := buildPlan(stmt, sql, sess, rt)
+			if pl, err = verdict(pl, err, stmt, text); err != nil {
 				return nil, err
 			}
 			return forMode(pl, sql, sess.Mode), nil
@@ -33,7 +38,30 @@ func PlanSQL(p *sqlparser.Parser, sql string, sess Session, rt *router.Table) (*
 	} else {
 		perr = errors.New(notReadable(sql, sess.Mode))
 	}
-	return planUnparsed(p, sql, perr, sess, rt)
+	pl, err := planUnparsed(p, sql, perr, sess, rt)
+	return withUnparsedPrivilege(pl, err, checked, sess, rt)
+}
+
+// withUnparsedPrivilege gives a statement the parser could not read its privilege verdict
+// from its tokens (privilege.go): SHUTDOWN, GRANT, CHANGE MASTER, LOAD_FILE anywhere, the
+// mysql schema... are refused to users without admin even when the fallback would send
+// them, and get the refusal rather than the fallback's error (a syntax or routing error
+// stays what admins get: a Failed plan).
+func withUnparsedPrivilege(pl *Plan, err error, checked string, sess Session, rt *router.Table) (*Plan, error) {
+	d := UnparsedDenial(checked)
+	if d == nil {
+		return pl, err
+	}
+	if err == nil {
+		pl.Deny = d
+		return pl, nil
+	}
+	if sess.Keyspace == "" {
+		if up, ok := BuildUnparsed(checked, sess, rt); ok {
+			return up, nil // an admin's server-wide statement without a session keyspace
+		}
+	}
+	return &Plan{Kind: Failed, Stmt: "other", Deny: d, Err: err}, nil
 }
 
 // notReadable says why Normalize refused sql.

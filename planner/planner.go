@@ -117,6 +117,15 @@ type Plan struct {
 	Kill        *KillPlan        `json:"kill_session,omitempty"`
 	// ConnectionID: CONNECTION_ID() was replaced by Session.ConnID; never cache the plan.
 	ConnectionID bool `json:"connection_id,omitempty"`
+
+	// Deny is the privilege verdict for users without admin (nil: anyone may run it; see
+	// privilege.go). It is computed once, with the plan, and cached with it.
+	Deny *Denial `json:"deny,omitempty"`
+	// Err is what a Failed plan answers to the users Deny lets through.
+	Err error `json:"-"`
+	// literalVerdict marks a verdict that depends on a literal (PREPARE ... FROM 'text'):
+	// the plan must not serve other statements of the same digest.
+	literalVerdict bool
 }
 
 // Parser is the vitess parser configured the way the proxy uses it.
@@ -153,8 +162,14 @@ var systemSchemas = map[string]bool{"information_schema": true, "mysql": true, "
 var loadDataRE = regexp.MustCompile("(?is)\\bINTO\\s+TABLE\\s+(`[^`]+`|[\\w$]+)(?:\\s*\\.\\s*(`[^`]+`|[\\w$]+))?")
 var localRE = regexp.MustCompile(`(?is)^\s*LOAD\s+(?:DATA|XML)\s+(?:LOW_PRIORITY\s+|CONCURRENT\s+)?LOCAL\b`)
 
-// Build plans stmt (parsed from sql) for sess against routing table rt.
+// Build plans stmt (parsed from sql) for sess against routing table rt; the plan carries
+// its privilege verdict (Plan.Deny).
 func Build(stmt sqlparser.Statement, sql string, sess Session, rt *router.Table) (*Plan, error) {
+	p, err := buildPlan(stmt, sql, sess, rt)
+	return verdict(p, err, stmt, sql)
+}
+
+func buildPlan(stmt sqlparser.Statement, sql string, sess Session, rt *router.Table) (*Plan, error) {
 	if p, ok, err := planProcess(stmt, sql, sess, rt); ok {
 		return p, err
 	}

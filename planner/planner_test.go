@@ -23,6 +23,8 @@ type golden struct {
 	Default  string          `json:"default_keyspace,omitempty"`
 	Plan     json.RawMessage `json:"plan,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	// Refusal is the error a user without admin gets (privilege_cases.json), as app@127.0.0.1.
+	Refusal string `json:"refusal,omitempty"`
 }
 
 func goldenTable(t *testing.T) *router.Table {
@@ -74,10 +76,14 @@ func TestGoldenPlans(t *testing.T) {
 			}
 			sess.Mode = sess.Mode.WithVersion(101106)
 			var got json.RawMessage
-			var gotErr string
+			var gotErr, refusal string
 			p, err := PlanSQL(parser, c.Query, sess, rt)
 			if err == nil {
 				got, _ = json.MarshalIndent(p, "      ", "  ")
+				if p.Deny != nil {
+					e := p.Deny.Error("app", "127.0.0.1", true)
+					refusal = "ERROR " + itoa(int(e.Code)) + " (" + e.State + "): " + e.Message
+				}
 			}
 			if err != nil {
 				var e *sqlerr.Error
@@ -89,8 +95,11 @@ func TestGoldenPlans(t *testing.T) {
 				}
 			}
 			if *update {
-				c.Plan, c.Error = got, gotErr
+				c.Plan, c.Error, c.Refusal = got, gotErr, refusal
 				continue
+			}
+			if refusal != c.Refusal {
+				t.Errorf("%s: %q: refusal %q, want %q", f, c.Query, refusal, c.Refusal)
 			}
 			if gotErr != c.Error {
 				t.Errorf("%s: %q: error %q, want %q", f, c.Query, gotErr, c.Error)

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vtgate-lite/vtgate-lite/planner"
 )
 
 // metrics are the proxy's Prometheus series (prefix vtgate_lite_). Per-plan handles are
@@ -23,6 +25,11 @@ type metrics struct {
 	heldTotal   prometheus.Counter
 	holdSeconds prometheus.Histogram
 	unparsed    *prometheus.CounterVec
+
+	// denied counts statements refused to non-admins, by reason (planner.Reason); each
+	// reason's counter is resolved here, once.
+	denied   *prometheus.CounterVec
+	deniedBy [planner.NumReasons]prometheus.Counter
 
 	errMu    sync.Mutex
 	errCache map[uint16]prometheus.Counter
@@ -108,10 +115,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			waits:   prometheus.NewDesc("vtgate_lite_pool_waits_total", "Times a session had to wait for a backend connection.", []string{"keyspace", "server", "backend_user"}, nil),
 		},
 		errCache: map[uint16]prometheus.Counter{},
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vtgate_lite_denied_statements_total",
+			Help: "Statements refused to users without admin (server-wide statements, files, the mysql and _vt_lite schemas, vtgate-lite's own variables), by reason."}, []string{"reason"}),
+	}
+	for r := range planner.NumReasons {
+		m.deniedBy[r] = m.denied.WithLabelValues(r.String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.queries, m.latency, m.errors, m.clients, m.openTx, m.authFail, m.planCache, m.held,
-			m.heldTotal, m.holdSeconds, m.panics, m.pool, m.unparsed)
+			m.heldTotal, m.holdSeconds, m.panics, m.pool, m.unparsed, m.denied)
 	}
 	return m
 }

@@ -25,6 +25,9 @@ func (s *session) prepare(query string) error {
 	if err != nil {
 		return s.writeErr(err)
 	}
+	if err := s.check(e.plan); err != nil {
+		return s.writeErr(err)
+	}
 	pl := e.plan
 	if pl.Kind == planner.CrossKeyspace {
 		return s.writeErr(sqlerr.New(sqlerr.ERNotSupportedYet, "42000", "unsupported cross-keyspace query: prepared statements (use the text protocol)"))
@@ -167,6 +170,9 @@ func (s *session) execute(pkt []byte) error {
 	sess := s.planSession()
 	e, err := s.p.plan(st.query, sess, rt)
 	if err != nil {
+		return s.writeErr(err)
+	}
+	if err := s.check(e.plan); err != nil {
 		return s.writeErr(err)
 	}
 	if st.local || e.plan.Kind != planner.Route {

@@ -222,6 +222,9 @@ func (s *session) use(db string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.check(pl); err != nil {
+		return err
+	}
 	if pl.Keyspace != "" && !allowed(s.c.User, pl.Keyspace) {
 		return sqlerr.DBAccessDenied(s.c.User.Name, userHost(s.c), pl.Keyspace)
 	}
@@ -277,6 +280,9 @@ func (s *session) statement(sql string, raw []byte, more bool) (failed bool, err
 	rt := s.p.cfg.Routing.Load()
 	e, err := s.p.plan(sql, s.planSession(), rt)
 	if err != nil {
+		return true, s.writeErr(err)
+	}
+	if err := s.check(e.plan); err != nil {
 		return true, s.writeErr(err)
 	}
 	pl := e.plan

@@ -30,6 +30,7 @@ const (
 	ERNetReadInterrupted   = 1159
 	ERNoSuchTable          = 1146
 	ERSpecificAccessDenied = 1227
+	ERTableAccessDenied    = 1142
 	ERUnknownSystemVar     = 1193
 	ERNotSupportedYet      = 1235
 	EROptionPrevents       = 1290

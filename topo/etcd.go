@@ -190,6 +190,11 @@ func (e *Etcd) Update(ctx context.Context, edit func(*router.Schema) error) (Ver
 			Commit()
 		cancel()
 		if err != nil {
+			// Unanswered: a server that was only slow (frozen, partitioned and back)
+			// may still apply it. A compare-and-swap lands whole or not at all; the
+			// client is told the outcome is unknown, and the watch installs the change
+			// if it landed.
+			err = fmt.Errorf("%w; the change may still be stored when the server answers (outcome unknown)", err)
 			return Versioned{}, e.fail(ctx, err)
 		}
 		if resp.Succeeded {

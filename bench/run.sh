@@ -12,6 +12,7 @@
 #   ROUNDS      direct/proxy pairs per workload and mode  (default 3)
 #   THREADS     sysbench threads                         (default 8)
 #   POOL_SIZE   vtgate-lite pool.size                    (default 16)
+#   WORKLOADS   sysbench workloads, space-separated      (default "oltp_point_select oltp_read_write")
 #   IDLE_CONNS  idle client connections for the RSS test (default 1000)
 #   REV=<git rev> build vtgate-lite from that commit (git archive) instead of the working tree,
 #               so uncommitted edits elsewhere in the repo do not leak into the numbers
@@ -368,7 +369,7 @@ run_one() {
 	fi
 }
 
-WORKLOADS=(oltp_point_select oltp_read_write)
+read -ra WORKLOADS <<<"${WORKLOADS:-oltp_point_select oltp_read_write}"
 MODES=(prepared disable)
 for wl in "${WORKLOADS[@]}"; do
 	for mode in "${MODES[@]}"; do

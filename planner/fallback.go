@@ -2,6 +2,7 @@ package planner
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func PlanSQL(p *sqlparser.Parser, sql string, sess Session, rt *router.Table) (*Plan, error) {
 	var perr error
 	if text, ok := Normalize(sql, sess.Mode); ok {
-		stmt, err := p.Parse(text)
+		stmt, err := safeParse(p, text)
 		if err == nil {
 			pl, err := Build(stmt, sql, sess, rt)
 			if err != nil {
@@ -34,6 +35,19 @@ func PlanSQL(p *sqlparser.Parser, sql string, sess Session, rt *router.Table) (*
 		perr = errors.New(notReadable(sql, sess.Mode))
 	}
 	return planUnparsed(p, sql, perr, sess, rt)
+}
+
+// safeParse is p.Parse that turns a panic of the parser into a parse error: the vitess
+// parser panics on some valid MariaDB text (SHOW GRANTS FOR u@'%' slices an empty host),
+// which then goes through planUnparsed like any other text it cannot read, instead of
+// closing the client's connection.
+func safeParse(p *sqlparser.Parser, text string) (stmt sqlparser.Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmt, err = nil, fmt.Errorf("parser failed: %v", r)
+		}
+	}()
+	return p.Parse(text)
 }
 
 // notReadable says why Normalize refused sql.

@@ -222,3 +222,20 @@ func TestScanNames(t *testing.T) {
 		t.Errorf("SET reserve = %q", sc.reserve)
 	}
 }
+
+// TestParserPanicFallsBack: text on which the vitess parser panics (SHOW GRANTS FOR u@'%')
+// is planned as unparsed text for the session keyspace, not a panic that closes the
+// client's connection.
+func TestParserPanicFallsBack(t *testing.T) {
+	rt := goldenTable(t)
+	for _, q := range []string{"SHOW GRANTS FOR compat_u@'%'", "SHOW GRANTS FOR compat_role"} {
+		sess := Session{Keyspace: "commerce", Mode: Mode(0).WithVersion(101106)}
+		p, err := PlanSQL(Parser(), q, sess, rt)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if p.Keyspace != "commerce" {
+			t.Fatalf("%s: keyspace %q, want the session's", q, p.Keyspace)
+		}
+	}
+}

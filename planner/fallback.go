@@ -2,6 +2,7 @@ package planner
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -23,7 +24,7 @@ func PlanSQL(p *sqlparser.Parser, sql string, sess Session, rt *router.Table) (*
 	checked := sql
 	if text, ok := Normalize(sql, sess.Mode); ok {
 		checked = text
-		stmt, err := p.Parse(text)
+		stmt, err := safeParse(p, text)
 		if err == nil {
 			pl, err := buildPlan(stmt, sql, sess, rt)
 			if pl, err = verdict(pl, err, stmt, text); err != nil {
@@ -62,6 +63,19 @@ func withUnparsedPrivilege(pl *Plan, err error, checked string, sess Session, rt
 		}
 	}
 	return &Plan{Kind: Failed, Stmt: "other", Deny: d, Err: err}, nil
+}
+
+// safeParse is p.Parse that turns a panic of the parser into a parse error: the vitess
+// parser panics on some valid MariaDB text (SHOW GRANTS FOR u@'%' slices an empty host),
+// which then goes through planUnparsed like any other text it cannot read, instead of
+// closing the client's connection.
+func safeParse(p *sqlparser.Parser, text string) (stmt sqlparser.Statement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stmt, err = nil, fmt.Errorf("parser failed: %v", r)
+		}
+	}()
+	return p.Parse(text)
 }
 
 // notReadable says why Normalize refused sql.

@@ -509,6 +509,12 @@ func SplitStatements(sql string, mode Mode) []string {
 				}
 			case "DO", "THEN", "ELSE":
 				atStart = true
+			case "ATOMIC":
+				// BEGIN NOT ATOMIC: its first statement starts here (FOR ... DO at the start
+				// of the block is a loop, not a word of another statement).
+				if depth > 0 && prev.kind == tokWord && strings.EqualFold(sql[prev.start:prev.end], "NOT") {
+					atStart = true
+				}
 			}
 			if w == "LOOP" || w == "REPEAT" {
 				if wasStart || prev.kind == tokPunct && sql[prev.start:prev.end] == ":" {

@@ -151,6 +151,8 @@ func TestSplitStatements(t *testing.T) {
 		{"begin transaction is not a block", "begin; select 1; commit", 0, []string{"begin", "select 1", "commit"}},
 		{"begin work", "BEGIN WORK; select 1", 0, []string{"BEGIN WORK", "select 1"}},
 		{"begin not atomic", "BEGIN NOT ATOMIC SELECT 1; SELECT 2; END; SELECT 3", 0, []string{"BEGIN NOT ATOMIC SELECT 1; SELECT 2; END", "SELECT 3"}},
+		{"begin not atomic with a loop first", "BEGIN NOT ATOMIC FOR r IN (SELECT 1) DO SELECT r.x; END FOR; END; SELECT 3", 0, []string{"BEGIN NOT ATOMIC FOR r IN (SELECT 1) DO SELECT r.x; END FOR; END", "SELECT 3"}},
+		{"begin not atomic with IF first", "BEGIN NOT ATOMIC IF 1 THEN SELECT 1; END IF; END; SELECT 3", 0, []string{"BEGIN NOT ATOMIC IF 1 THEN SELECT 1; END IF; END", "SELECT 3"}},
 		{"select for update", "select * from t for update; select 2", 0, []string{"select * from t for update", "select 2"}},
 		{"trigger", "create trigger tr before insert on t for each row begin set new.a = 1; end; select 1", 0,
 			[]string{"create trigger tr before insert on t for each row begin set new.a = 1; end", "select 1"}},
@@ -218,5 +220,22 @@ func TestScanNames(t *testing.T) {
 	}
 	if sc := scanStatement("SET timestamp = 1", 0); sc.reserve != "SET" {
 		t.Errorf("SET reserve = %q", sc.reserve)
+	}
+}
+
+// TestParserPanicFallsBack: text on which the vitess parser panics (SHOW GRANTS FOR u@'%')
+// is planned as unparsed text for the session keyspace, not a panic that closes the
+// client's connection.
+func TestParserPanicFallsBack(t *testing.T) {
+	rt := goldenTable(t)
+	for _, q := range []string{"SHOW GRANTS FOR compat_u@'%'", "SHOW GRANTS FOR compat_role"} {
+		sess := Session{Keyspace: "commerce", Mode: Mode(0).WithVersion(101106)}
+		p, err := PlanSQL(Parser(), q, sess, rt)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if p.Keyspace != "commerce" {
+			t.Fatalf("%s: keyspace %q, want the session's", q, p.Keyspace)
+		}
 	}
 }

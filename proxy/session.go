@@ -111,7 +111,7 @@ func (s *session) status() uint16 {
 	if s.inTx() && (s.explicitTx || len(s.txConns) > 0) {
 		st |= statusInTrans
 	}
-	return st
+	return st | s.modeStatus()
 }
 
 func (s *session) close() {

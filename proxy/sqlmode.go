@@ -103,6 +103,35 @@ func (s *session) parseMode() planner.Mode {
 	return def
 }
 
+const (
+	statusNoBackslashEscapes = 0x0200 // SERVER_STATUS_NO_BACKSLASH_ESCAPES
+	statusANSIQuotes         = 0x8000 // MariaDB's SERVER_STATUS_ANSI_QUOTES
+)
+
+// modeStatus is the status bits a server sets in every OK and EOF for the session's
+// sql_mode (SERVER_STATUS_NO_BACKSLASH_ESCAPES, MariaDB's SERVER_STATUS_ANSI_QUOTES), for
+// the answers the proxy writes itself: a client library escapes strings by the first
+// (mysql_real_escape_string). 0 while the mode is not known, or not yet read (no I/O here).
+func (s *session) modeStatus() uint16 {
+	m := s.sqlMode.flags
+	if s.sqlMode.ready {
+		m = s.sqlMode.mode
+	} else if !s.sqlMode.set {
+		return 0
+	}
+	var st uint16
+	if m&planner.ModeUnknown != 0 {
+		return 0
+	}
+	if m&planner.ModeNoBackslashEscapes != 0 {
+		st |= statusNoBackslashEscapes
+	}
+	if m&planner.ModeANSIQuotes != 0 {
+		st |= statusANSIQuotes
+	}
+	return st
+}
+
 // modeSet records the session's own sql_mode (planner.ModeUnknown when it cannot be known).
 func (s *session) modeSet(flags planner.Mode) {
 	s.sqlMode = sessionMode{set: true, flags: flags.Flags()}
